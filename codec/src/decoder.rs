@@ -259,3 +259,93 @@ impl<'a> Decoder<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{from_slice, to_vec, try_to_vec, PostV1, Votes};
+
+    #[test]
+    fn option_and_bool_follow_go_scale() {
+        assert_eq!(from_slice::<Option<u8>>(&[0x00]), Ok(None));
+        assert_eq!(from_slice::<Option<u8>>(&[0x01, 0x04]), Ok(Some(1)));
+        // Any tag but 01 is "none", so the byte after it is left over.
+        assert_eq!(from_slice::<Option<u8>>(&[0x02]), Ok(None));
+        assert_eq!(
+            from_slice::<Option<u8>>(&[0x02, 0x04]),
+            Err(DecodeError::TrailingBytes { remaining: 1 })
+        );
+        assert_eq!(from_slice::<bool>(&[0x07]), Ok(false));
+        // The encoder is canonical.
+        assert_eq!(to_vec(&Some(true)), vec![0x01, 0x01]);
+        assert_eq!(to_vec(&None::<bool>), vec![0x00]);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        type Six = Option<Option<Option<Option<Option<Option<u8>>>>>>;
+        type Seven = Option<Six>;
+        let six: Six = Some(Some(Some(Some(Some(Some(1))))));
+        assert_eq!(from_slice::<Six>(&to_vec(&six)), Ok(six));
+        let seven: Seven = Some(six);
+        assert_eq!(
+            from_slice::<Seven>(&to_vec(&seven)),
+            Err(DecodeError::NestedTooDeep)
+        );
+    }
+
+    #[test]
+    fn limits_are_checked_before_reading() {
+        // PostV1.Indices is limited to 800 bytes: length 801 is refused from its prefix.
+        let mut input = vec![0x00]; // nonce
+        input.extend_from_slice(&[0x85, 0x0c]); // 801 << 2 | 1
+        assert_eq!(
+            from_slice::<PostV1>(&input),
+            Err(DecodeError::TooManyElements { len: 801, max: 800 })
+        );
+        // The default byte limit is 2^20.
+        let mut dec = Decoder::new(&[0x06, 0x00, 0x40, 0x00]); // (2^20 + 1) << 2 | 2
+        assert_eq!(
+            dec.bytes(DEFAULT_MAX_ELEMENTS),
+            Err(DecodeError::TooManyElements {
+                len: (1 << 20) + 1,
+                max: 1 << 20
+            })
+        );
+    }
+
+    #[test]
+    fn huge_lengths_do_not_allocate() {
+        // 2^20 announced, 3 bytes present: fails as a short read without a 1 MiB buffer.
+        let input = [0x02, 0x00, 0x40, 0x00, 1, 2, 3];
+        let mut dec = Decoder::new(&input);
+        assert_eq!(
+            dec.bytes(DEFAULT_MAX_ELEMENTS),
+            Err(DecodeError::UnexpectedEof)
+        );
+        // 10000 support votes announced, none present.
+        let mut votes = vec![0u8; 20];
+        votes.extend_from_slice(&[0x41, 0x9c]); // 10000 << 2 | 1
+        assert_eq!(from_slice::<Votes>(&votes), Err(DecodeError::Eof));
+    }
+
+    #[test]
+    fn encode_reports_limit_breach() {
+        let post = PostV1 {
+            nonce: 0,
+            indices: vec![0; 801],
+            pow: 0,
+        };
+        let err = try_to_vec(&post).unwrap_err();
+        assert_eq!((err.len, err.max), (801, 800));
+        // The bytes are still produced, and a decoder refuses them.
+        let bytes = to_vec(&post);
+        assert!(from_slice::<PostV1>(&bytes).is_err());
+    }
+
+    #[test]
+    fn strings_must_be_utf8() {
+        let mut dec = Decoder::new(&[0x08, 0xff, 0xfe]);
+        assert_eq!(dec.string(32), Err(DecodeError::InvalidUtf8));
+    }
+}

@@ -91,3 +91,49 @@ pub(crate) fn root_hash<L: AsRef<[u8]>>(leaves: &[L]) -> Hash32 {
     debug_assert_eq!(r.len(), 32, "tree with two non-empty leading leaves");
     Hash32::from_slice(&r).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(l: &[u8], r: &[u8]) -> Vec<u8> {
+        parent(l, r)
+    }
+
+    #[test]
+    fn zero_and_one_leaf() {
+        assert!(root::<&[u8]>(&[]).is_empty());
+        // A lone leaf is its own root, whatever its length.
+        assert_eq!(root(&[b"abc".as_slice()]), b"abc".to_vec());
+    }
+
+    #[test]
+    fn unbalanced_tree_pads_with_zero_bytes() {
+        let (a, b, c) = (b"a".as_slice(), b"bb".as_slice(), b"ccc".as_slice());
+        let expected = h(&h(a, b), &h(c, &PADDING));
+        assert_eq!(root(&[a, b, c]), expected);
+        assert_eq!(expected.len(), 32);
+    }
+
+    #[test]
+    fn node_hash_is_blake3_with_0x01_prefix() {
+        let expected = blake3::hash(b"\x01leftright");
+        assert_eq!(parent(b"left", b"right"), expected.as_bytes().to_vec());
+    }
+
+    #[test]
+    fn empty_left_leaf_is_skipped_like_go() {
+        // The Go library tests "parked" by length, so an empty leaf arriving as a left
+        // sibling vanishes and the next leaf moves into its place.
+        let (a, b) = (b"a".as_slice(), b"b".as_slice());
+        assert_eq!(root(&[b"".as_slice(), a, b]), h(a, b));
+        // As a right sibling it is hashed in as nothing.
+        assert_eq!(root(&[a, b"".as_slice()]), h(a, b""));
+    }
+
+    #[test]
+    fn root_hash_of_two_leaves() {
+        let got = root_hash(&[[1u8; 32], [2u8; 32]]);
+        assert_eq!(got.0.to_vec(), h(&[1u8; 32], &[2u8; 32]));
+    }
+}
