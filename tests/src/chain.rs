@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -73,6 +73,8 @@ struct Shared {
     clock: SimClock,
     next_node: AtomicUsize,
     state: Mutex<State>,
+    /// Woken on every publish, for tests that wait for gossip instead of sleeping.
+    published_changed: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +114,7 @@ impl Network {
                 config,
                 next_node: AtomicUsize::new(0),
                 state: Mutex::new(State::default()),
+                published_changed: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -403,6 +406,28 @@ impl Network {
             at: SystemTime::now(),
             kind,
         });
+        self.shared.published_changed.notify_waiters();
+    }
+
+    /// Waits until at least `count` blobs were published on `protocol` and returns them, or
+    /// returns what there is once `timeout` has passed (check the length).
+    pub async fn wait_published(
+        &self,
+        protocol: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<Published> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.published_changed.notified();
+            let now = self.published_on(protocol);
+            if now.len() >= count {
+                return now;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.published_on(protocol);
+            }
+        }
     }
 
     /// Everything published through any node, oldest first.
@@ -433,7 +458,6 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn net(layer: u32) -> Network {
         Network::new(ChainConfig::new(Duration::from_millis(500), 10).starting_at_layer(layer))
@@ -542,5 +566,48 @@ mod tests {
         let next = n.proposal_template(layer, &id).unwrap();
         assert!(next.ballot.epoch_data.is_none());
         assert_eq!(next.ballot.ref_ballot_id.unwrap().0.len(), 20);
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wait_published_wakes_on_gossip_and_gives_up_at_the_deadline() {
+        let n = Network::new(ChainConfig::new(Duration::from_millis(100), 4)).unwrap();
+        let m = n.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            m.record_publish(
+                1,
+                "bc1".into(),
+                Bytes::from_static(b"a"),
+                PublishKind::Gossip,
+            );
+            m.record_publish(
+                1,
+                "pp1".into(),
+                Bytes::from_static(b"b"),
+                PublishKind::Gossip,
+            );
+            m.record_publish(
+                1,
+                "bc1".into(),
+                Bytes::from_static(b"c"),
+                PublishKind::Gossip,
+            );
+        });
+        let got = n.wait_published("bc1", 2, Duration::from_secs(5)).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!(&got[1].bytes[..], b"c");
+        let t = tokio::time::Instant::now();
+        assert_eq!(
+            n.wait_published("bc1", 3, Duration::from_millis(50))
+                .await
+                .len(),
+            2
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50));
     }
 }

@@ -45,7 +45,7 @@ impl ChainConfig {
     /// A chain whose genesis is now, with the mainnet extra data and labels per unit.
     pub fn new(layer_duration: Duration, layers_per_epoch: u32) -> Self {
         ChainConfig {
-            genesis: SystemTime::now(),
+            genesis: now_millis(),
             layer_duration,
             layers_per_epoch,
             genesis_extra_data: DEFAULT_GENESIS_EXTRA_DATA.to_string(),
@@ -58,7 +58,7 @@ impl ChainConfig {
 
     /// Moves genesis back so that `layer` starts now: tests can begin mid-chain.
     pub fn starting_at_layer(mut self, layer: u32) -> Self {
-        self.genesis = SystemTime::now() - self.layer_duration * layer;
+        self.genesis = now_millis() - self.layer_duration * layer;
         self
     }
 
@@ -101,6 +101,15 @@ impl ChainConfig {
         id.copy_from_slice(&self.golden_atx()[..20]);
         id
     }
+}
+
+/// Now, cut to whole milliseconds so that genesis prints as a short RFC 3339 time that
+/// clients parsing milliseconds read back exactly.
+fn now_millis() -> SystemTime {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64)
 }
 
 /// Reads the layer clock of a validated [`ChainConfig`].

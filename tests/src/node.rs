@@ -39,6 +39,8 @@ struct NodeShared {
     runtime: tokio::runtime::Handle,
     fault: Mutex<Fault>,
     counters: Mutex<HashMap<&'static str, u64>>,
+    /// Woken on every request, for tests that wait for traffic instead of sleeping.
+    counted: tokio::sync::Notify,
     server: Mutex<Option<Server>>,
 }
 
@@ -86,6 +88,7 @@ impl Network {
             runtime: tokio::runtime::Handle::current(),
             fault: Mutex::new(Fault::None),
             counters: Mutex::new(HashMap::new()),
+            counted: tokio::sync::Notify::new(),
             server: Mutex::new(None),
         });
         start(&shared, listener);
@@ -165,6 +168,8 @@ async fn handle(shared: &NodeShared, req: Request<Incoming>) -> Response<SimBody
         Resolved::NotFound => routes::name::UNKNOWN,
     };
     *lock(&shared.counters).entry(route).or_default() += 1;
+    shared.counted.notify_waiters();
+    tracing::debug!(node = shared.index, method = %req.method(), path = req.uri().path(), "simnet request");
 
     let fault = *lock(&shared.fault);
     match fault {
@@ -309,6 +314,24 @@ impl Node {
         lock(&self.shared.counters).values().sum()
     }
 
+    /// Waits until `route` has seen at least `count` requests; returns the count reached,
+    /// which is below `count` if `timeout` passed first.
+    pub async fn wait_requests(
+        &self,
+        route: &str,
+        count: u64,
+        timeout: std::time::Duration,
+    ) -> u64 {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.shared.counted.notified();
+            let now = self.requests(route);
+            if now >= count || tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.requests(route);
+            }
+        }
+    }
+
     pub fn reset_requests(&self) {
         lock(&self.shared.counters).clear();
     }
@@ -316,6 +339,14 @@ impl Node {
     /// Blobs published through this node, oldest first.
     pub fn published(&self) -> Vec<Published> {
         self.shared.network.published_by_node(self.shared.index)
+    }
+}
+
+#[cfg(test)]
+impl Node {
+    /// Lets a test check that no task outlives the node.
+    pub(crate) fn liveness(&self) -> std::sync::Weak<impl std::fmt::Debug> {
+        Arc::downgrade(&self.shared)
     }
 }
 

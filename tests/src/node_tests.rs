@@ -565,3 +565,49 @@ async fn keep_alive_serves_many_requests_on_one_connection() {
     }
     assert_eq!(node.requests(route::WEIGHTS_TOTAL), 5);
 }
+
+#[tokio::test]
+async fn wait_requests_sees_traffic_from_another_task() {
+    let (_net, node) = setup().await;
+    let addr = node.addr();
+    let client = tokio::spawn(async move {
+        let mut s = connect(addr).await.unwrap();
+        for _ in 0..3 {
+            send_on(&mut s, "GET", "/beacon/3", b"").await.unwrap();
+        }
+    });
+    assert_eq!(
+        node.wait_requests(route::BEACON, 3, Duration::from_secs(5))
+            .await,
+        3
+    );
+    client.await.unwrap();
+    assert_eq!(
+        node.wait_requests(route::PROPOSAL, 1, Duration::from_millis(30))
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn dropping_a_node_ends_all_its_tasks() {
+    let (_net, node) = setup().await;
+    let alive = node.liveness();
+    node.set_fault(Fault::Hang);
+    let mut hung = connect(node.addr()).await.unwrap();
+    let pending =
+        tokio::spawn(async move { send_on(&mut hung, "GET", "/beacon/1", b"").await.is_err() });
+    node.wait_requests(route::BEACON, 1, Duration::from_secs(5))
+        .await;
+    node.set_fault(Fault::Stop);
+    node.set_fault(Fault::None);
+    drop(node);
+    assert!(
+        pending.await.unwrap(),
+        "the hung request fails once the node is gone"
+    );
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(alive.upgrade().is_none(), "a task still holds the node");
+}
