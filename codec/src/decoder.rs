@@ -170,8 +170,9 @@ impl<'a> Decoder<'a> {
     /// Compact u32: all modes, minimal; big mode must be exactly 4 bytes.
     pub fn compact32(&mut self) -> Result<u32, DecodeError> {
         let first = self.byte()?;
-        self.compact_after_header(first, 32)
-            .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+        let v = self.compact_after_header(first, 32)?;
+        // Big mode is capped at 4 bytes above, so this conversion cannot fail.
+        u32::try_from(v).map_err(|_| DecodeError::OutOfRange(v))
     }
 
     /// Compact u64: all modes; big mode up to 8 bytes (see [`Self::big_value`] for the one
@@ -341,6 +342,25 @@ mod tests {
         // The bytes are still produced, and a decoder refuses them.
         let bytes = to_vec(&post);
         assert!(from_slice::<PostV1>(&bytes).is_err());
+    }
+
+    #[test]
+    fn untagged_bytes_use_the_default_limit() {
+        let v: Vec<u8> = vec![7; 70];
+        assert_eq!(to_vec(&v)[..2], [0x19, 0x01]); // 70 << 2 | 1
+        assert_eq!(from_slice::<Vec<u8>>(&to_vec(&v)), Ok(v));
+        let over = [0x06, 0x00, 0x40, 0x00]; // 2^20 + 1
+        assert_eq!(
+            from_slice::<Vec<u8>>(&over),
+            Err(DecodeError::TooManyElements {
+                len: (1 << 20) + 1,
+                max: DEFAULT_MAX_ELEMENTS
+            })
+        );
+        assert_eq!(
+            from_slice::<String>(&[0x08, b'h', b'i']),
+            Ok("hi".to_string())
+        );
     }
 
     #[test]

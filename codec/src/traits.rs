@@ -79,6 +79,32 @@ impl Decode for bool {
     }
 }
 
+/// An untagged Go `[]byte`: compact32 length, bytes, go-scale's default limit of 2^20.
+impl Encode for Vec<u8> {
+    fn encode_to(&self, enc: &mut Encoder) {
+        enc.bytes(self, crate::DEFAULT_MAX_ELEMENTS);
+    }
+}
+
+impl Decode for Vec<u8> {
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        dec.bytes(crate::DEFAULT_MAX_ELEMENTS)
+    }
+}
+
+/// An untagged Go `string`, with the default limit of 2^20 bytes.
+impl Encode for String {
+    fn encode_to(&self, enc: &mut Encoder) {
+        enc.string(self, crate::DEFAULT_MAX_ELEMENTS);
+    }
+}
+
+impl Decode for String {
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        dec.string(crate::DEFAULT_MAX_ELEMENTS)
+    }
+}
+
 impl<T: Encode> Encode for Option<T> {
     fn encode_to(&self, enc: &mut Encoder) {
         match self {

@@ -121,3 +121,69 @@ pub(crate) fn hex_string(bytes: &[u8]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_bytes_match_go_spacemesh() {
+        let bytes: Vec<u8> = Domain::ALL.iter().map(|d| d.byte()).collect();
+        assert_eq!(bytes, vec![0, 1, 2, 3, 4, 5, 10, 11]);
+        for d in Domain::ALL {
+            assert_eq!(Domain::from_byte(d.byte()), Some(d));
+        }
+        for unused in [6, 7, 8, 9, 12, 255] {
+            assert_eq!(Domain::from_byte(unused), None);
+        }
+    }
+
+    #[test]
+    fn debug_and_display_are_hex() {
+        let mut id = [0u8; 32];
+        id[0] = 0xab;
+        id[31] = 0x01;
+        let id = NodeId(id);
+        let hex = format!("ab{}01", "00".repeat(30));
+        assert_eq!(format!("{id:?}"), format!("NodeId({hex})"));
+        assert_eq!(id.to_string(), hex);
+        assert_eq!(
+            format!("{:?}", Beacon([0xde, 0xad, 0xbe, 0xef])),
+            "Beacon(deadbeef)"
+        );
+    }
+
+    #[test]
+    fn hash20_is_prefix_and_digest_concatenates() {
+        let h = Hash32::digest(&[b"ab", b"c"]);
+        assert_eq!(h.0, *blake3::hash(b"abc").as_bytes());
+        assert_eq!(h.to_hash20().0[..], h.0[..20]);
+    }
+
+    #[test]
+    fn from_slice_checks_length() {
+        assert_eq!(Beacon::from_slice(&[1, 2, 3]), None);
+        assert_eq!(
+            Beacon::from_slice(&[1, 2, 3, 4]),
+            Some(Beacon([1, 2, 3, 4]))
+        );
+        assert!(AtxId::ZERO.is_zero());
+    }
+
+    #[test]
+    fn golden_atx_of_mainnet() {
+        // PROTOCOL.md §3.3: blake3 of "1689321600" ‖ extra data, genesis ID its first 20 bytes.
+        let golden = Hash32::digest(&[
+            b"1689321600",
+            b"00000000000000000001a6bc150307b5c1998045752b3c87eccf3c013036f3cc",
+        ]);
+        assert_eq!(
+            golden.to_hex(),
+            "9eebff023abb17ccb775c602daade8ed708f0a50d3149a42801184f5b74f2865"
+        );
+        assert_eq!(
+            golden.to_hash20().to_hex(),
+            "9eebff023abb17ccb775c602daade8ed708f0a50"
+        );
+    }
+}

@@ -321,3 +321,65 @@ fn proposal_layout() {
     assert_eq!(<Ballot as Signable>::DOMAIN.byte(), 2);
     assert_eq!(<Proposal as Signable>::DOMAIN.byte(), 1);
 }
+
+#[test]
+fn certify_layout() {
+    use codec::{CertifyContent, CertifyMessage};
+    let msg = CertifyMessage {
+        content: CertifyContent {
+            layer_id: 105_720,
+            block_id: BlockId([0x01; 20]),
+            eligibility_cnt: 2,
+            proof: VrfSignature([0x02; 80]),
+        },
+        signature: EdSignature([0x03; 64]),
+        smesher_id: NodeId([0x04; 32]),
+    };
+    let content = cat(&[&[0xe2, 0x73, 0x06, 0x00], &[0x01; 20], &[0x08], &[0x02; 80]]);
+    assert_eq!(msg.signed_bytes(), content);
+    assert_eq!(to_vec(&msg), cat(&[&content, &[0x03; 64], &[0x04; 32]]));
+    assert_eq!(<CertifyMessage as Signable>::DOMAIN.byte(), 3);
+}
+
+#[test]
+fn poet_proof_message_layout() {
+    use codec::{MerkleProof, PoetProof, PoetProofMessage};
+    let msg = PoetProofMessage {
+        poet_proof: PoetProof {
+            merkle_proof: MerkleProof {
+                root: vec![0x01; 32],
+                proven_leaves: vec![vec![0x02; 32]],
+                proof_nodes: vec![vec![0x03; 32], vec![0x04; 32]],
+            },
+            leaf_count: 1 << 20,
+        },
+        poet_service_id: vec![0x05; 32],
+        round_id: "42".to_string(),
+        statement: Hash32([0x06; 32]),
+        signature: EdSignature::ZERO,
+    };
+    let proof = cat(&[
+        &[0x80],
+        &[0x01; 32], // Root
+        &[0x04],     // ProvenLeaves: 1
+        &[0x80],
+        &[0x02; 32],
+        &[0x08], // ProofNodes: 2
+        &[0x80],
+        &[0x03; 32],
+        &[0x80],
+        &[0x04; 32],
+        &[0x02, 0x00, 0x40, 0x00], // LeafCount 2^20: (2^20<<2|2) LE
+    ]);
+    let full = cat(&[
+        &proof,
+        &[0x80],
+        &[0x05; 32],         // PoetServiceID
+        &[0x08, b'4', b'2'], // RoundID
+        &[0x06; 32],         // Statement
+        &[0x00; 64],         // Signature
+    ]);
+    assert_eq!(to_vec(&msg), full);
+    assert_eq!(from_slice::<PoetProofMessage>(&full), Ok(msg.clone()));
+    assert_eq!(msg.reference(), Hash32(blake3(&proof)));
+}
