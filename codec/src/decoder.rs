@@ -228,12 +228,14 @@ impl<'a> Decoder<'a> {
         String::from_utf8(self.bytes(max)?).map_err(|_| DecodeError::InvalidUtf8)
     }
 
-    /// `[]T` with a limit. Every element takes at least one byte, so the capacity reserved
-    /// up front is bounded by the remaining input, not by the length prefix.
+    /// `[]T` with a limit. The capacity reserved up front is bounded by how many elements
+    /// the remaining input could hold (see [`crate::Decode::MIN_ENCODED_LEN`]), not by the
+    /// length prefix.
     pub fn vec<T: crate::Decode>(&mut self, max: u32) -> Result<Vec<T>, DecodeError> {
         self.nested(|d| {
             let len = d.len_prefix(max)? as usize;
-            let mut out = Vec::with_capacity(len.min(d.remaining()));
+            let fits = d.remaining() / T::MIN_ENCODED_LEN.max(1);
+            let mut out = Vec::with_capacity(len.min(fits));
             for _ in 0..len {
                 out.push(T::decode_from(d)?);
             }
@@ -328,6 +330,16 @@ mod tests {
         let mut votes = vec![0u8; 20];
         votes.extend_from_slice(&[0x41, 0x9c]); // 10000 << 2 | 1
         assert_eq!(from_slice::<Votes>(&votes), Err(DecodeError::Eof));
+    }
+
+    #[test]
+    fn minimum_encoded_lengths() {
+        use crate::{Decode, Hash32, Vote, VotingEligibility};
+        assert_eq!(Hash32::MIN_ENCODED_LEN, 32);
+        assert_eq!(VotingEligibility::MIN_ENCODED_LEN, 81);
+        assert_eq!(Vote::MIN_ENCODED_LEN, 22);
+        assert_eq!(PostV1::MIN_ENCODED_LEN, 3);
+        assert_eq!(<Option<Hash32>>::MIN_ENCODED_LEN, 1);
     }
 
     #[test]

@@ -26,6 +26,8 @@ macro_rules! scale_struct {
         }
 
         impl $crate::Decode for $name {
+            const MIN_ENCODED_LEN: usize = 0 $( + scale_min_len!($ty $(, $kind)?) )*;
+
             fn decode_from(dec: &mut $crate::Decoder<'_>) -> Result<Self, $crate::DecodeError> {
                 // Struct literal fields are evaluated in the order written, which is the
                 // wire order.
@@ -43,6 +45,16 @@ macro_rules! scale_encode_field {
     };
     ($enc:ident, $value:expr, $kind:ident($($arg:expr),*)) => {
         $enc.$kind($value, $($arg),*)
+    };
+}
+
+macro_rules! scale_min_len {
+    ($ty:ty) => {
+        <$ty as $crate::Decode>::MIN_ENCODED_LEN
+    };
+    // Collections take at least their one-byte length prefix.
+    ($ty:ty, $kind:ident) => {
+        1
     };
 }
 
@@ -137,6 +149,8 @@ macro_rules! fixed_bytes {
         }
 
         impl $crate::Decode for $name {
+            const MIN_ENCODED_LEN: usize = $len;
+
             fn decode_from(dec: &mut $crate::Decoder<'_>) -> Result<Self, $crate::DecodeError> {
                 dec.array().map(Self)
             }

@@ -11,6 +11,11 @@ pub trait Encode {
 
 /// A value that can be read back from its go-scale encoding.
 pub trait Decode: Sized {
+    /// The fewest bytes any encoding of this type takes. Vectors size their first
+    /// allocation by `remaining input / MIN_ENCODED_LEN`, so a length prefix alone can never
+    /// make the decoder reserve more than the input could fill.
+    const MIN_ENCODED_LEN: usize = 1;
+
     /// Reads one value, leaving the decoder after it.
     fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError>;
 }

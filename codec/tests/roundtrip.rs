@@ -444,6 +444,8 @@ where
 {
     let bytes = try_to_vec(value).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&bytes, &to_vec(value));
+    // The lower bound the decoder sizes allocations by must hold for every value.
+    prop_assert!(bytes.len() >= T::MIN_ENCODED_LEN);
     let back: T = from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&back, value);
     // Trailing bytes are refused.
