@@ -8,6 +8,22 @@
 //! - [`v2`]: the v2 `NodeService/Status` and `NetworkService/Info` JSON calls.
 //! - [`fault`]: [`Fault`]s a node can be switched into at run time.
 //! - [`model`]: the G3 JSON bodies.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::time::Duration;
+//! use simnet::{route, ChainConfig, Fault, Network};
+//!
+//! let net = Network::new(ChainConfig::new(Duration::from_millis(500), 10).starting_at_layer(25))?;
+//! net.set_weight([7; 32], 100);
+//! let nodes = net.spawn_nodes(3).await;
+//! let urls: Vec<String> = nodes.iter().map(|n| n.url()).collect();
+//! // … start the service against `urls` …
+//! nodes[0].set_fault(Fault::Stop);
+//! assert!(nodes[1].wait_requests(route::PROPOSAL, 1, Duration::from_secs(5)).await >= 1);
+//! let hare = net.wait_published("/h/3.0", 1, Duration::from_secs(5)).await;
+//! # let _ = (urls, hare); Ok(()) }
+//! ```
 
 pub mod chain;
 pub mod clock;

@@ -78,6 +78,15 @@ impl Network {
         }
     }
 
+    /// Starts `n` nodes; see [`Network::spawn_node`].
+    pub async fn spawn_nodes(&self, n: usize) -> Vec<Node> {
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            nodes.push(self.spawn_node().await);
+        }
+        nodes
+    }
+
     pub async fn try_spawn_node(&self) -> io::Result<Node> {
         let listener = bind("127.0.0.1:0".parse().map_err(io::Error::other)?)?;
         let addr = listener.local_addr()?;
