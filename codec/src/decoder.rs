@@ -175,8 +175,9 @@ impl<'a> Decoder<'a> {
         u32::try_from(v).map_err(|_| DecodeError::OutOfRange(v))
     }
 
-    /// Compact u64: all modes; big mode up to 8 bytes (see [`Self::big_value`] for the one
-    /// non-minimal form go-scale accepts).
+    /// Compact u64: all modes; big mode up to 8 bytes. Like go-scale, big mode may carry
+    /// more length bytes than needed once the value is above 2^30 − 1
+    /// (`07 00000080 00` reads as 2^31).
     pub fn compact64(&mut self) -> Result<u64, DecodeError> {
         let first = match self.byte() {
             Ok(b) => b,

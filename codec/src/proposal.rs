@@ -51,6 +51,8 @@ impl Proposal {
     }
 }
 
+/// The proposal signature covers the whole inner proposal, ballot signature and smesher ID
+/// included: sign the ballot and set its `smesher_id` before signing the proposal.
 impl Signable for Proposal {
     const DOMAIN: Domain = Domain::Proposal;
     fn signed_bytes(&self) -> Vec<u8> {
