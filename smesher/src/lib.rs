@@ -2,4 +2,15 @@
 //!
 //! Map of the crate:
 //! - [`config`]: the go-spacemesh-shaped config file and flags, checked into one runtime struct.
+//! - [`clock`]: layers and epochs from genesis; every duty reads time through it.
+//! - [`node`]: the typed node-service client over the fail-over gateway, and its health probe.
+//! - [`service`]: wiring of one running service (gateway, client, admin listener, reload).
+//! - [`admin`]: `/metrics`, `/status`, `/healthz`; [`status`]: the `smesher status` command.
+//! - [`logging`]: tracing output.
+pub mod admin;
+pub mod clock;
 pub mod config;
+pub mod logging;
+pub mod node;
+pub mod service;
+pub mod status;

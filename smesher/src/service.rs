@@ -1,0 +1,192 @@
+//! The running service: builds the node-service gateway, the typed client and the admin listener
+//! from a checked config, applies reloads, and shuts down cleanly.
+//!
+//! Everything that touches the outside world (listeners, registry) is passed in, so a test runs
+//! the whole service in-process on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use gateway::{Gateway, GatewayMetrics, Settings};
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::admin::{self, AdminState};
+use crate::clock::LayerClock;
+use crate::config::{Config, GatewaySection};
+use crate::node::{NodeClient, NodeProbe};
+
+/// The pool name in metrics and errors.
+pub const NODE_SERVICE_POOL: &str = "node-service";
+
+/// The gateway settings of the config's `gateway` section.
+pub fn gateway_settings(section: &GatewaySection) -> Settings {
+    Settings {
+        health_interval: section.health_interval,
+        probe_timeout: section.probe_timeout,
+        rise: section.rise,
+        fall: section.fall,
+        max_layer_lag: section.max_layer_lag,
+        failback_after: section.failback_after,
+        per_try_timeout: section.per_try_timeout,
+        request_timeout: section.request_timeout,
+        max_response_bytes: section.max_response_bytes as u64,
+        retry_budget_ratio: section.retry_budget_ratio,
+        retry_budget_min_per_second: section.retry_budget_min_per_second,
+        retry_budget_ttl: section.retry_budget_ttl,
+        eject_after: section.eject_after,
+        eject_base: section.eject_base,
+        eject_max: section.eject_max,
+    }
+}
+
+/// Node-service URL → where that node's v2 status is read (`gateway.status-addresses`).
+fn status_pairs(config: &Config) -> Vec<(Url, Url)> {
+    config
+        .node_service
+        .iter()
+        .cloned()
+        .zip(config.gateway.status_addresses.iter().cloned())
+        .collect()
+}
+
+/// The layer clock of a config.
+pub fn clock_of(config: &Config) -> LayerClock {
+    LayerClock::new(
+        config.genesis_time,
+        config.layer_duration,
+        config.layers_per_epoch,
+    )
+}
+
+/// A started service.
+#[derive(Debug)]
+pub struct Service {
+    node: NodeClient,
+    probe: NodeProbe,
+    metrics: GatewayMetrics,
+    clock: LayerClock,
+    registry: Registry,
+    admin_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Service {
+    /// Starts the service. `admin` is the already-bound metrics/status listener, if any.
+    pub async fn start(
+        config: &Config,
+        admin: Option<TcpListener>,
+        registry: Registry,
+    ) -> anyhow::Result<Service> {
+        anyhow::ensure!(
+            !config.node_service.is_empty(),
+            "no node-service is configured: set main.node-service-address (or --node-service-address) to 1-3 full nodes"
+        );
+        let clock = clock_of(config);
+        let probe = NodeProbe::new(clock.clone(), status_pairs(config));
+        // One registration for every pool of this process; reloads are counted here, once per
+        // config reload, not per pool.
+        let metrics = GatewayMetrics::register(&registry).context("registering metrics")?;
+        let gateway = Gateway::with_metrics(
+            NODE_SERVICE_POOL,
+            config.node_service.clone(),
+            gateway_settings(&config.gateway),
+            Arc::new(probe.clone()),
+            metrics.clone(),
+        )
+        .context("starting the node-service gateway")?;
+        let node = NodeClient::new(gateway.clone());
+
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let admin_addr = match admin {
+            Some(listener) => {
+                let addr = listener.local_addr().context("admin listener address")?;
+                let state = AdminState {
+                    registry: registry.clone(),
+                    node_service: gateway.clone(),
+                };
+                tasks.push(tokio::spawn(admin::serve(listener, state, stopped.clone())));
+                Some(addr)
+            }
+            None => None,
+        };
+        tracing::info!(
+            node_services = ?config.node_service.iter().map(gateway::redact).collect::<Vec<_>>(),
+            admin = ?admin_addr,
+            "smeshing service started"
+        );
+        Ok(Service {
+            node,
+            probe,
+            metrics,
+            clock,
+            registry,
+            admin_addr,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The node-service API through the fail-over gateway.
+    pub fn node(&self) -> &NodeClient {
+        &self.node
+    }
+
+    /// The node-service gateway (status table, health).
+    pub fn gateway(&self) -> &Gateway {
+        self.node.gateway()
+    }
+
+    pub fn clock(&self) -> &LayerClock {
+        &self.clock
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Where `/metrics` and `/status` are served.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Applies a reloaded config: upstream list and gateway settings. In-flight calls finish on
+    /// the old snapshot. Settings that need a restart (listeners, data folder) are logged.
+    pub fn reload(&self, config: &Config) -> Result<(), gateway::GatewayError> {
+        self.probe.set_status_urls(status_pairs(config));
+        if let Err(e) = self.gateway().reload(
+            config.node_service.clone(),
+            gateway_settings(&config.gateway),
+        ) {
+            self.metrics.record_config_reload(false);
+            tracing::error!("configuration not reloaded: {e}");
+            return Err(e);
+        }
+        self.metrics.record_config_reload(true);
+        tracing::info!(
+            node_services = ?config.node_service.iter().map(gateway::redact).collect::<Vec<_>>(),
+            "configuration reloaded"
+        );
+        Ok(())
+    }
+
+    /// Counts a reload that failed before reaching the service (e.g. the file has errors).
+    pub fn reload_failed(&self) {
+        self.metrics.record_config_reload(false);
+    }
+
+    /// Stops the admin listener and the health checker.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.gateway().shutdown();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
