@@ -96,6 +96,11 @@ fn presets_select_defaults_and_unknown_is_an_error() {
     assert_eq!(c.preset.as_deref(), Some("devnet"));
     let c = load_str(r#"{"preset": "mainnet"}"#).unwrap().config;
     assert_eq!(c.layers_per_epoch, 4032);
+    // go-spacemesh writes "no preset" as an empty string.
+    assert_eq!(
+        load_str(r#"{"preset": ""}"#).unwrap().config,
+        Config::mainnet()
+    );
     let err = load_str(r#"{"preset": "moon"}"#).unwrap_err();
     assert_eq!(paths(&err), ["preset"]);
     assert!(err.0[0].message.contains("unknown preset \"moon\""));
@@ -137,6 +142,13 @@ fn bad_address_names_its_item() {
         err.to_string(),
         "main.node-service-address[2]: expected a string, found a number\n\
          main.node-service-address[1]: \"ftp://x\" is not an http(s) URL"
+    );
+    let err =
+        load_str(r#"{"main": {"node-service-address": "http://a:1, http://b:1, http://a:1/"}}"#)
+            .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "main.node-service-address[2]: \"http://a:1/\" is listed twice (also main.node-service-address[0])"
     );
     let err = load_str(r#"{"main": {"proxy-api-v2-address": "http://ok, nope"}}"#).unwrap_err();
     assert_eq!(paths(&err), ["main.proxy-api-v2-address[1]"]);
@@ -446,4 +458,16 @@ fn example_files_say_what_they_claim() {
     assert_eq!(devnet.preset.as_deref(), Some(presets::DEVNET));
     assert_eq!(devnet.node_service.len(), 3);
     assert!(devnet.metrics_listener.is_some());
+}
+
+#[test]
+fn keys_go_spacemesh_refuses_are_refused_with_a_reason() {
+    let err = load_str(r#"{"main": {"poet-server": ["http://p"]}}"#).unwrap_err();
+    assert_eq!(paths(&err), ["main.poet-server"]);
+    assert!(err.0[0].message.contains("main.poet-servers"));
+    // Untagged Go fields cannot be set in go-spacemesh either, so they are unknown here.
+    let err = load_str(r#"{"vm": {"gaslimit": 1}, "api": {"publicservices": []}}"#).unwrap_err();
+    assert_eq!(paths(&err), ["api.publicservices", "vm.gaslimit"]);
+    let ok = load_str(r#"{"vm": {}, "fetch": {"servers": {"ax/1": {"queue": 1}}}}"#).unwrap();
+    assert_eq!(ok.ignored, ["fetch.servers", "vm"]);
 }

@@ -223,6 +223,8 @@ fn main(f: &FileConfig, c: &mut Config, v: &mut Check<'_>) {
     });
     v.list(&m.node_service_address, &mut c.node_service, http_url);
     v.list(&m.proxy_api_v2_address, &mut c.proxy_api_v2, http_url);
+    no_repeats(&m.node_service_address, v);
+    no_repeats(&m.proxy_api_v2_address, v);
     v.set(&m.layer_duration, &mut c.layer_duration, positive_duration);
     v.set(&m.layers_per_epoch, &mut c.layers_per_epoch, positive);
     v.set(&m.layer_average_size, &mut c.layer_average_size, positive);
@@ -271,6 +273,23 @@ fn main(f: &FileConfig, c: &mut Config, v: &mut Check<'_>) {
             }
         }
         c.poet_servers = out;
+    }
+}
+
+/// A URL listed twice would count one node twice in health and failover decisions.
+fn no_repeats(list: &Option<List>, v: &mut Check<'_>) {
+    let mut seen: Vec<(Url, &str)> = Vec::new();
+    for item in list.iter().flatten() {
+        let Ok(url) = http_url(&item.value) else {
+            continue;
+        };
+        match seen.iter().find(|(u, _)| *u == url) {
+            Some((_, first)) => v.push(
+                &item.path,
+                format!("\"{url}\" is listed twice (also {first})"),
+            ),
+            None => seen.push((url, &item.path)),
+        }
     }
 }
 
