@@ -251,7 +251,7 @@ impl Walk<'_> {
         }
     }
 
-    /// Runs `each` over the keys of a section that smesher reads; a non-object is an error.
+    /// The keys of a section smesher reads; `null` counts as absent and anything but an object is an error.
     fn section<'v>(&mut self, path: &str, v: &'v Value) -> Option<&'v Map<String, Value>> {
         match v {
             Value::Object(obj) => Some(obj),

@@ -465,6 +465,8 @@ fn load_value(
     };
     flags::apply(args, &mut raw);
     let config = validate::validate(raw, &mut problems);
+    // Grouped by section for the reader; within one path the order found is kept.
+    problems.0.sort_by(|a, b| a.path.cmp(&b.path));
     if problems.0.is_empty() {
         Ok(Loaded { config, ignored })
     } else {

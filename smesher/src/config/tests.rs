@@ -140,8 +140,8 @@ fn bad_address_names_its_item() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "main.node-service-address[2]: expected a string, found a number\n\
-         main.node-service-address[1]: \"ftp://x\" is not an http(s) URL"
+        "main.node-service-address[1]: \"ftp://x\" is not an http(s) URL\n\
+         main.node-service-address[2]: expected a string, found a number"
     );
     let err =
         load_str(r#"{"main": {"node-service-address": "http://a:1, http://b:1, http://a:1/"}}"#)
@@ -325,7 +325,7 @@ fn gateway_cross_checks() {
         load_str(r#"{"gateway": {"per-try-timeout": "20s", "eject-base": "5m"}}"#).unwrap_err();
     assert_eq!(
         paths(&err),
-        ["gateway.per-try-timeout", "gateway.eject-base"]
+        ["gateway.eject-base", "gateway.per-try-timeout"]
     );
     let err = load_str(
         r#"{"main": {"node-service-address": ["http://a:1", "http://b:1"]},
@@ -470,4 +470,58 @@ fn keys_go_spacemesh_refuses_are_refused_with_a_reason() {
     assert_eq!(paths(&err), ["api.publicservices", "vm.gaslimit"]);
     let ok = load_str(r#"{"vm": {}, "fetch": {"servers": {"ax/1": {"queue": 1}}}}"#).unwrap();
     assert_eq!(ok.ignored, ["fetch.servers", "vm"]);
+}
+
+#[test]
+fn odd_strings_in_checked_keys_give_errors_not_panics() {
+    let odd = [
+        "",
+        " ",
+        "\u{0}",
+        "é",
+        "+é:00",
+        "2023-07-14T08:00:00+é:0",
+        "2023-07-14T08:00:00+99:99",
+        "1é",
+        "µs",
+        ".s",
+        "1..5s",
+        "99999999999999999999h",
+        ":",
+        "[::1]",
+        "sm1",
+        "sm1é",
+        "SM1qqqq",
+        "http://",
+        "http:///x",
+        "~",
+        "\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}",
+    ];
+    let keys = [
+        ("genesis", "genesis-time"),
+        ("genesis", "genesis-extra-data"),
+        ("main", "layer-duration"),
+        ("main", "node-service-address"),
+        ("main", "data-folder"),
+        ("main", "network-hrp"),
+        ("api", "grpc-json-listener"),
+        ("gateway", "eject-max"),
+        ("post", "post-pow-difficulty"),
+        ("smeshing", "smeshing-coinbase"),
+        ("logging", "level"),
+    ];
+    for value in odd {
+        for (section, key) in keys {
+            let text = serde_json::json!({ section: { key: value } }).to_string();
+            // Any outcome but a panic is fine; a failure must name the key.
+            if let Err(e) = load_str(&text) {
+                assert!(
+                    e.0.iter()
+                        .all(|e| e.path.starts_with(&format!("{section}."))
+                            || e.path.starts_with("smeshing.")),
+                    "{text}: {e}"
+                );
+            }
+        }
+    }
 }

@@ -97,11 +97,25 @@ impl Check<'_> {
     }
 }
 
-fn fits<T: TryFrom<u64>>(n: &u64) -> Result<T, String> {
-    T::try_from(*n).map_err(|_| format!("{n} is too large"))
+/// The unsigned integer types settings are stored in, with their largest value for error messages.
+trait Unsigned: TryFrom<u64> {
+    const MAX: u64;
 }
 
-fn positive<T: TryFrom<u64>>(n: &u64) -> Result<T, String> {
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl Unsigned for $t {
+            const MAX: u64 = <$t>::MAX as u64;
+        }
+    )*};
+}
+unsigned!(u8, u16, u32, u64, usize);
+
+fn fits<T: Unsigned>(n: &u64) -> Result<T, String> {
+    T::try_from(*n).map_err(|_| format!("{n} is too large (at most {})", T::MAX))
+}
+
+fn positive<T: Unsigned>(n: &u64) -> Result<T, String> {
     if *n == 0 {
         return Err("must be at least 1".into());
     }
