@@ -1,5 +1,7 @@
 //! Log output: `tracing` to stderr, as text or one JSON object per line.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LoggingSection;
@@ -10,7 +12,8 @@ pub fn init(section: &LoggingSection) {
         .unwrap_or_else(|_| EnvFilter::new(section.level.as_str()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests, repeated runs in one process) is harmless: keep the first.
     let _ = if section.json {
         builder.json().try_init()

@@ -95,7 +95,6 @@ async fn run(args: ConfigArgs) -> ExitCode {
     match serve(args, loaded).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("smesher: {e:#}");
             ExitCode::FAILURE
         }

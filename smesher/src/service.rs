@@ -19,6 +19,8 @@ use crate::admin::{self, AdminState};
 use crate::clock::LayerClock;
 use crate::config::{Config, GatewaySection};
 use crate::node::{NodeClient, NodeProbe};
+use signing::identity;
+use signing::{Genesis, Guard, GuardMetrics, Identity};
 
 /// The pool name in metrics and errors.
 pub const NODE_SERVICE_POOL: &str = "node-service";
@@ -63,9 +65,32 @@ pub fn clock_of(config: &Config) -> LayerClock {
     )
 }
 
+/// Loads `identities/*.key`; with none, creates `identities/local.key` as go-spacemesh does.
+pub fn load_identities(data_folder: &std::path::Path) -> anyhow::Result<Vec<Identity>> {
+    let dir = data_folder.join("identities");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let identities = identity::load_data_folder(data_folder)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("loading identities")?;
+    if !identities.is_empty() {
+        tracing::info!(count = identities.len(), "identities loaded");
+        return Ok(identities);
+    }
+    let created = identity::generate(&dir, "local")
+        .with_context(|| format!("creating a first identity in {}", dir.display()))?;
+    tracing::info!(
+        node_id = %created.hex(),
+        file = %dir.join(created.file_name()).display(),
+        "no identity found: created a new one"
+    );
+    Ok(vec![created])
+}
+
 /// A started service.
 #[derive(Debug)]
 pub struct Service {
+    guard: Arc<Guard>,
+    identities: Arc<Vec<Identity>>,
     node: NodeClient,
     probe: NodeProbe,
     metrics: GatewayMetrics,
@@ -87,6 +112,27 @@ impl Service {
             !config.node_service.is_empty(),
             "no node-service is configured: set main.node-service-address (or --node-service-address) to 1-3 full nodes"
         );
+        // The guard first: its lock is what keeps a second process off this data folder.
+        let genesis_secs = config
+            .genesis_time
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("genesis-time is before 1970")?
+            .as_secs();
+        let genesis = Genesis::from_unix(
+            i64::try_from(genesis_secs).context("genesis-time is out of range")?,
+            &config.genesis_extra_data,
+        )
+        .context("genesis")?;
+        let guard_metrics = GuardMetrics::register(&registry).context("registering metrics")?;
+        let guard = Guard::open(&config.data_folder, genesis.genesis_id(), guard_metrics)
+            .with_context(|| {
+                format!(
+                    "opening the signing guard in {}",
+                    config.data_folder.display()
+                )
+            })?;
+        let identities = load_identities(&config.data_folder)?;
+
         let clock = clock_of(config);
         let probe = NodeProbe::new(clock.clone(), status_pairs(config));
         // One registration for every pool of this process; reloads are counted here, once per
@@ -122,6 +168,8 @@ impl Service {
             "smeshing service started"
         );
         Ok(Service {
+            guard: Arc::new(guard),
+            identities: Arc::new(identities),
             node,
             probe,
             metrics,
@@ -131,6 +179,16 @@ impl Service {
             stop,
             tasks,
         })
+    }
+
+    /// The identities whose keys this service holds.
+    pub fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+
+    /// The never-sign-twice guard every duty signs through.
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
     }
 
     /// The node-service API through the fail-over gateway.

@@ -56,16 +56,26 @@ async fn a_hanging_active_node_costs_one_per_try_timeout_and_no_failure() {
 async fn an_unsynced_node_is_left_after_fall_probes_and_taken_back_after_rise() {
     let h = Harness::start(3, json!({ "failback-after": "1ms" })).await;
     h.nodes[0].set_fault(Fault::Unsynced);
-    h.wait_until("node 0 is seen unsynced", || !h.is_healthy(0)).await;
+    h.wait_until("node 0 is seen unsynced", || !h.is_healthy(0))
+        .await;
     let state = &h.service.gateway().status()[0];
-    assert_eq!(state.state.as_str(), "unsynced", "unsynced, not dead: {state:?}");
+    assert_eq!(
+        state.state.as_str(),
+        "unsynced",
+        "unsynced, not dead: {state:?}"
+    );
     // A call now goes to node 1 without error.
     within(5, h.service.node().beacon(1)).await.unwrap();
     assert_eq!(h.active(), Some(1));
-    assert_eq!(h.nodes[0].requests(simnet::route::BEACON), 0, "no call reached the unsynced node");
+    assert_eq!(
+        h.nodes[0].requests(simnet::route::BEACON),
+        0,
+        "no call reached the unsynced node"
+    );
 
     h.nodes[0].set_fault(Fault::None);
-    h.wait_until("node 0 is healthy again", || h.is_healthy(0)).await;
+    h.wait_until("node 0 is healthy again", || h.is_healthy(0))
+        .await;
     // With fail-back after 1 ms the calls go back to node 0.
     let deadline = Instant::now() + Duration::from_secs(5);
     while h.active() != Some(0) {
@@ -79,9 +89,13 @@ async fn an_unsynced_node_is_left_after_fall_probes_and_taken_back_after_rise() 
 async fn a_lagging_node_is_not_chosen() {
     let h = Harness::start(3, json!({ "max-layer-lag": 2 })).await;
     h.nodes[0].set_fault(Fault::Lagging(5));
-    h.wait_until("node 0 is seen lagging", || !h.is_healthy(0)).await;
+    h.wait_until("node 0 is seen lagging", || !h.is_healthy(0))
+        .await;
     let state = &h.service.gateway().status()[0];
-    assert!(state.sync_lag.unwrap_or(0) >= 5, "lag is reported: {state:?}");
+    assert!(
+        state.sync_lag.unwrap_or(0) >= 5,
+        "lag is reported: {state:?}"
+    );
     within(5, h.service.node().beacon(1)).await.unwrap();
     assert_eq!(h.active(), Some(1));
     // Within the allowed lag the node is fine.
@@ -96,10 +110,12 @@ async fn fail_back_waits_for_failback_after() {
     h.nodes[0].set_fault(Fault::Stop);
     within(5, h.service.node().beacon(1)).await.unwrap();
     assert_eq!(h.active(), Some(1));
-    h.wait_until("node 0 is seen down", || !h.is_healthy(0)).await;
+    h.wait_until("node 0 is seen down", || !h.is_healthy(0))
+        .await;
 
     h.nodes[0].set_fault(Fault::None);
-    h.wait_until("node 0 is healthy again", || h.is_healthy(0)).await;
+    h.wait_until("node 0 is healthy again", || h.is_healthy(0))
+        .await;
     let healthy_since = Instant::now();
     // Calls keep going to node 1 until node 0 has been healthy for 1.5 s.
     loop {
@@ -107,7 +123,10 @@ async fn fail_back_waits_for_failback_after() {
         if h.active() == Some(0) {
             break;
         }
-        assert!(healthy_since.elapsed() < Duration::from_secs(8), "never failed back");
+        assert!(
+            healthy_since.elapsed() < Duration::from_secs(8),
+            "never failed back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
@@ -123,12 +142,17 @@ async fn with_failback_after_zero_the_primary_is_never_taken_back() {
     h.nodes[0].set_fault(Fault::Stop);
     within(5, h.service.node().beacon(1)).await.unwrap();
     h.nodes[0].set_fault(Fault::None);
-    h.wait_until("node 0 is healthy again", || h.is_healthy(0)).await;
+    h.wait_until("node 0 is healthy again", || h.is_healthy(0))
+        .await;
     for _ in 0..30 {
         within(5, h.service.node().beacon(1)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(h.active(), Some(1), "sticky: no fail-back with failback-after 0");
+    assert_eq!(
+        h.active(),
+        Some(1),
+        "sticky: no fail-back with failback-after 0"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,17 +161,25 @@ async fn all_nodes_down_fails_fast_naming_every_node_then_recovers() {
     for node in &h.nodes {
         node.set_fault(Fault::Stop);
     }
-    h.wait_until("no node is healthy", || h.healthy() == 0).await;
+    h.wait_until("no node is healthy", || h.healthy() == 0)
+        .await;
     assert_eq!(
         h.metric("smesher_healthy_upstreams", &[("pool", "node-service")]),
         Some(0.0)
     );
     let started = Instant::now();
     let err = within(5, h.service.node().beacon(1)).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1), "fails fast: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "fails fast: {:?}",
+        started.elapsed()
+    );
     let text = err.to_string();
     for i in 0..3 {
-        assert!(text.contains(&h.node_label(i)), "error names node {i}: {text}");
+        assert!(
+            text.contains(&h.node_label(i)),
+            "error names node {i}: {text}"
+        );
     }
     assert!(matches!(err, NodeError::Failed(_)), "{err:?}");
 
@@ -180,7 +212,11 @@ async fn garbage_truncated_and_oversized_bodies_fail_over() {
         h.nodes[0].set_fault(Fault::Garbage(garbage));
         for _ in 0..20 {
             let beacon = within(5, h.service.node().beacon(1)).await.unwrap();
-            assert_eq!(beacon, h.network.beacon(1), "{garbage:?}: the answer is the real one");
+            assert_eq!(
+                beacon,
+                h.network.beacon(1),
+                "{garbage:?}: the answer is the real one"
+            );
         }
         assert!(
             h.nodes[1].requests(simnet::route::BEACON) > 0,
@@ -197,7 +233,11 @@ async fn garbage_truncated_and_oversized_bodies_fail_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_stay_inside_the_budget_under_a_total_outage() {
     // Probes disabled in effect (long interval), so every call meets three 500s.
-    let h = Harness::start(3, json!({ "health-interval": "1h", "eject-after": 1000000 })).await;
+    let h = Harness::start(
+        3,
+        json!({ "health-interval": "1h", "eject-after": 1000000 }),
+    )
+    .await;
     for node in &h.nodes {
         node.set_fault(Fault::Status(500));
         node.reset_requests();
@@ -208,7 +248,11 @@ async fn retries_stay_inside_the_budget_under_a_total_outage() {
         let _ = h.service.node().beacon(1).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let tries: u64 = h.nodes.iter().map(|n| n.requests(simnet::route::BEACON)).sum();
+    let tries: u64 = h
+        .nodes
+        .iter()
+        .map(|n| n.requests(simnet::route::BEACON))
+        .sum();
     let retries = tries.saturating_sub(calls) as f64;
     // ratio 0.2 per request plus 10 per second over the 10 s window, plus the initial deposit.
     let allowed = 0.2 * calls as f64 + 10.0 * elapsed.max(10.0) + 1.0;
@@ -217,8 +261,11 @@ async fn retries_stay_inside_the_budget_under_a_total_outage() {
         "{retries} retries for {calls} calls exceed the budget of {allowed}"
     );
     assert!(
-        h.metric("smesher_retry_budget_exhausted_total", &[("pool", "node-service")])
-            .unwrap_or(0.0)
+        h.metric(
+            "smesher_retry_budget_exhausted_total",
+            &[("pool", "node-service")]
+        )
+        .unwrap_or(0.0)
             > 0.0,
         "budget exhaustion is counted"
     );

@@ -39,10 +39,18 @@ async fn main() -> anyhow::Result<()> {
         .context("chain parameters")?;
     let mut nodes = Vec::new();
     for _ in 0..args.nodes {
-        nodes.push(network.try_spawn_node().await.context("starting a simnet node")?);
+        nodes.push(
+            network
+                .try_spawn_node()
+                .await
+                .context("starting a simnet node")?,
+        );
     }
     let temp = tempfile::tempdir().context("creating a data folder")?;
-    let data = args.data_folder.clone().unwrap_or_else(|| temp.path().to_owned());
+    let data = args
+        .data_folder
+        .clone()
+        .unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(data.join("identities")).context("creating identities/")?;
     let identity = signing::identity::generate(&data.join("identities"), "local")
         .context("creating a fresh identity")?;
@@ -76,8 +84,12 @@ async fn main() -> anyhow::Result<()> {
     let service = Service::start(&loaded.config, Some(admin), prometheus::Registry::new()).await?;
     let admin = service.admin_addr().context("admin listener")?;
 
-    println!("devnet: {} simnet nodes, {:?} layers, {} layers per epoch",
-        nodes.len(), args.layer_duration, args.layers_per_epoch);
+    println!(
+        "devnet: {} simnet nodes, {:?} layers, {} layers per epoch",
+        nodes.len(),
+        args.layer_duration,
+        args.layers_per_epoch
+    );
     for (i, node) in nodes.iter().enumerate() {
         println!("  node {i}: {}", node.url());
     }
@@ -88,9 +100,14 @@ async fn main() -> anyhow::Result<()> {
     // Let the first probes land so the table shows real states.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     println!();
-    print!("{}", smesher::status::fetch(&format!("http://{admin}")).await?);
+    print!(
+        "{}",
+        smesher::status::fetch(&format!("http://{admin}")).await?
+    );
     println!("\nCtrl-C to stop.");
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     service.shutdown().await;
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use simnet::{ChainConfig, Network, Node};
-use smesher::config::{self, ConfigArgs, Config};
+use smesher::config::{self, Config, ConfigArgs};
 use smesher::node::NodeError;
 use smesher::service::Service;
 use tokio::net::TcpListener;
@@ -50,7 +50,12 @@ pub fn chain() -> ChainConfig {
 }
 
 /// The service's config for these nodes, with `gateway` overrides merged over the fast settings.
-pub fn config_json(network: &Network, urls: &[String], gateway: Value, data: &std::path::Path) -> Value {
+pub fn config_json(
+    network: &Network,
+    urls: &[String],
+    gateway: Value,
+    data: &std::path::Path,
+) -> Value {
     let chain = network.config();
     let mut gw = fast_gateway();
     if let (Some(base), Some(over)) = (gw.as_object_mut(), gateway.as_object()) {
@@ -103,7 +108,8 @@ impl Harness {
             config,
             data,
         };
-        h.wait_until("every node is healthy", || h.healthy() == n).await;
+        h.wait_until("every node is healthy", || h.healthy() == n)
+            .await;
         h
     }
 
@@ -179,7 +185,10 @@ impl Load {
             }
             Err(e) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
-                self.first_error.lock().unwrap().get_or_insert(e.to_string());
+                self.first_error
+                    .lock()
+                    .unwrap()
+                    .get_or_insert(e.to_string());
             }
         }
     }
