@@ -1,0 +1,2 @@
+//! Proving, k2pow and scoring throughput (printed, never asserted).
+fn main() {}
