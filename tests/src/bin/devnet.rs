@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
             "genesis-time": simnet::clock::rfc3339(chain.genesis),
             "genesis-extra-data": chain.genesis_extra_data,
         },
-        "gateway": { "health-interval": "500ms", "failback-after": "10s" },
+        "gateway": { "health-interval": "500ms", "probe-timeout": "400ms", "failback-after": "10s" },
         "metrics": { "metrics-listener": args.metrics_listener },
     });
     let loaded = config::from_json_str(&file.to_string(), &ConfigArgs::default())
