@@ -1,9 +1,9 @@
 //! smesher's configuration: a go-spacemesh-shaped JSON file plus flags, checked into one runtime [`Config`].
 //!
-//! Loading goes in two layers. [`file`] walks the JSON (go-spacemesh's sections and kebab-case keys, plus
+//! Loading goes in two layers. `file` walks the JSON (go-spacemesh's sections and kebab-case keys, plus
 //! smesher's own `gateway` and `metrics` sections) key by key, type-checking what smesher uses and recording what
-//! only a full node uses; [`flags`] lays the command line over it; [`validate`] turns the result into a [`Config`],
-//! on top of the defaults of the chosen [`presets`] entry. Every problem met on the way is collected with its key
+//! only a full node uses; `flags` lays the command line over it; `validate` turns the result into a [`Config`],
+//! on top of the defaults of the chosen `presets` entry. Every problem met on the way is collected with its key
 //! path, so one run shows the operator all of them.
 
 mod file;

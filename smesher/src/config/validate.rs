@@ -142,7 +142,21 @@ fn boolean(b: &bool) -> Result<bool, String> {
 pub(crate) fn http_url(s: &str) -> Result<Url, String> {
     match Url::parse(s) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(u),
-        _ => Err(format!("\"{s}\" is not an http(s) URL")),
+        _ => Err(format!("\"{}\" is not an http(s) URL", hide_userinfo(s))),
+    }
+}
+
+/// Masks `user:password@` in a URL-like string, so an error message never carries credentials.
+pub(crate) fn hide_userinfo(s: &str) -> String {
+    let Some(start) = s.find("://").map(|i| i + 3) else {
+        return s.to_string();
+    };
+    let authority_end = s[start..]
+        .find(['/', '?', '#'])
+        .map_or(s.len(), |i| start + i);
+    match s[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &s[..start], &s[start + at..]),
+        None => s.to_string(),
     }
 }
 
@@ -300,7 +314,10 @@ fn no_repeats(list: &Option<List>, v: &mut Check<'_>) {
         match seen.iter().find(|(u, _)| *u == url) {
             Some((_, first)) => v.push(
                 &item.path,
-                format!("\"{url}\" is listed twice (also {first})"),
+                format!(
+                    "\"{}\" is listed twice (also {first})",
+                    hide_userinfo(url.as_str())
+                ),
             ),
             None => seen.push((url, &item.path)),
         }
@@ -899,6 +916,18 @@ mod tests {
         );
         assert!(http_url("node-a:9099").is_err());
         assert!(http_url("/relative").is_err());
+    }
+
+    #[test]
+    fn credentials_never_reach_error_messages() {
+        let e = http_url("ftp://user:secret@host/x").unwrap_err();
+        assert_eq!(e, "\"ftp://***@host/x\" is not an http(s) URL");
+        assert_eq!(
+            hide_userinfo("https://a:b@h:1/p?q=@x"),
+            "https://***@h:1/p?q=@x"
+        );
+        assert_eq!(hide_userinfo("https://h/p@x"), "https://h/p@x");
+        assert_eq!(hide_userinfo("no scheme"), "no scheme");
     }
 
     #[test]
