@@ -5,7 +5,12 @@
 //! - [`label`]: commitment, label input layout, VRF nonce rule;
 //! - [`metadata`]: `postdata_metadata.json` and the verifier's [`ProofMetadata`];
 //! - [`data`]: `postdata_N.bin` layout, checks and the sequential batch reader;
-//! - [`init`]: resumable CPU initialization with rayon.
+//! - [`init`]: resumable CPU initialization with rayon;
+//! - [`difficulty`], [`cipher`], [`compression`], [`sampling`]: the proving arithmetic, AES keys,
+//!   index bit-packing and the verifier's k3 sample;
+//! - [`pow`]: k2pow with RandomX (fast and light modes);
+//! - [`prove`]: the data pass and [`generate_proof`];
+//! - [`verify`]: the [`Verifier`].
 pub mod data;
 pub mod init;
 pub mod label;
@@ -18,3 +23,16 @@ pub use init::{init, InitError, InitOptions, InitProgress, DEFAULT_MAX_FILE_SIZE
 pub use label::{commitment, label, vrf_difficulty, vrf_nonce_is_valid, Labeler, LABEL_SIZE};
 pub use metadata::{MetadataError, PostMetadata, ProofMetadata, METADATA_FILE};
 pub use scrypt::{ScryptParams, ScryptParamsError};
+pub mod cipher;
+pub mod compression;
+pub mod difficulty;
+pub mod pow;
+pub mod prove;
+pub mod sampling;
+pub mod verify;
+
+pub use pow::{PowError, PowSolver, PowVerifier, RandomX, RandomXMode};
+pub use prove::{
+    generate_proof, NoProgress, Proof, ProofConfig, ProveError, ProvingOptions, ProvingProgress,
+};
+pub use verify::{InitConfig, Verifier, VerifyError, VerifyMode};
