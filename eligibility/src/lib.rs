@@ -1,14 +1,19 @@
 //! VRF and eligibility for the smeshing duties.
 //!
 //! - [`vrf`]: ECVRF-EDWARDS25519-SHA512-ELL2 (RFC 9381) proofs, verification, output hash.
-//! - [`fixed`]: the 56-bit fixed-point numbers of spacemeshos/fixed v0.1.1 and its `BinCDF`,
-//!   bit-exact, so that eligibility counts agree with Go nodes at every boundary.
+//! - [`fixed`]: the 56-bit fixed-point numbers of spacemeshos/fixed v0.1.1, bit-exact.
+//! - [`bincdf`]: its `BinCDF` (regularized incomplete beta), so that eligibility counts agree
+//!   with Go nodes at every boundary.
 //! - [`hare`]: hare committee seats from a VRF proof, and their validation.
 //! - [`proposal`]: proposal slots per epoch and the layer of each slot.
 //!
 //! `field` holds the GF(2^255 − 19) arithmetic the hash-to-curve step needs.
 
+pub mod bincdf;
 mod field;
+pub mod fixed;
 pub mod vrf;
 
+pub use bincdf::bin_cdf;
+pub use fixed::{Fixed, FixedError};
 pub use vrf::{proof_to_hash, prove, verify, VrfSecretKey, OUTPUT_LEN, PROOF_LEN};
