@@ -7,7 +7,9 @@
 //! - [`service`]: wiring of one running service (gateway, client, admin listener, reload).
 //! - [`admin`]: `/metrics`, `/status`, `/healthz`; [`status`]: the `smesher status` command.
 //! - [`logging`]: tracing output.
+//! - [`api`]: the v2 API: local smeshing services, JSON mapping, relay to the v2 pool, CORS.
 pub mod admin;
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod logging;
