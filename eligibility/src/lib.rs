@@ -12,8 +12,12 @@
 pub mod bincdf;
 mod field;
 pub mod fixed;
+pub mod hare;
+pub mod proposal;
 pub mod vrf;
 
 pub use bincdf::bin_cdf;
 pub use fixed::{Fixed, FixedError};
+pub use hare::{calc_eligibility, validate, EligibilityError, HareRound};
+pub use proposal::{eligible_layer, num_eligible_slots, ProposalError};
 pub use vrf::{proof_to_hash, prove, verify, VrfSecretKey, OUTPUT_LEN, PROOF_LEN};
