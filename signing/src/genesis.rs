@@ -51,7 +51,9 @@ pub enum GenesisError {
         len: usize,
     },
     /// Genesis time is not an RFC 3339 timestamp.
-    #[error("can't parse genesis time {input:?} as RFC 3339 (2006-01-02T15:04:05Z07:00): {reason}")]
+    #[error(
+        "can't parse genesis time {input:?} as RFC 3339 (2006-01-02T15:04:05Z07:00): {reason}"
+    )]
     BadTime {
         /// The text given.
         input: String,
@@ -138,7 +140,9 @@ pub fn parse_rfc3339(input: &str) -> Result<i64, GenesisError> {
     };
     let b = input.as_bytes();
     let num = |range: std::ops::Range<usize>, what: &str| -> Result<i64, GenesisError> {
-        let part = b.get(range).ok_or_else(|| bad(&format!("{what} missing")))?;
+        let part = b
+            .get(range)
+            .ok_or_else(|| bad(&format!("{what} missing")))?;
         if !part.iter().all(u8::is_ascii_digit) {
             return Err(bad(&format!("{what} is not a number")));
         }
@@ -241,8 +245,14 @@ mod tests {
     fn rfc3339_parsing() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(parse_rfc3339("2023-07-14T08:00:00Z"), Ok(1_689_321_600));
-        assert_eq!(parse_rfc3339("2023-07-14T10:00:00+02:00"), Ok(1_689_321_600));
-        assert_eq!(parse_rfc3339("2023-07-14T07:30:00.999-00:30"), Ok(1_689_321_600));
+        assert_eq!(
+            parse_rfc3339("2023-07-14T10:00:00+02:00"),
+            Ok(1_689_321_600)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-07-14T07:30:00.999-00:30"),
+            Ok(1_689_321_600)
+        );
         assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Ok(1_709_164_800));
         for bad in [
             "2023-07-14 08:00:00Z",

@@ -354,7 +354,9 @@ pub enum GuardError {
         slot: Slot,
     },
     /// A different payload is already recorded; published bytes never change.
-    #[error("a different payload is already recorded for {node_id} {slot}; re-send the recorded one")]
+    #[error(
+        "a different payload is already recorded for {node_id} {slot}; re-send the recorded one"
+    )]
     PayloadConflict {
         /// The identity.
         node_id: NodeId,
@@ -1158,7 +1160,11 @@ mod tests {
                 round: 17
             }
         );
-        let json = serde_json::to_string(&Slot::Hare { layer: 5, round: 17 }).unwrap();
+        let json = serde_json::to_string(&Slot::Hare {
+            layer: 5,
+            round: 17,
+        })
+        .unwrap();
         assert_eq!(json, r#"{"kind":"hare","layer":5,"round":17}"#);
         for kind in SlotKind::ALL {
             assert_eq!(SlotKind::parse(kind.as_str()), Some(kind));

@@ -226,7 +226,9 @@ pub enum KeyFileError {
         node_id: String,
     },
     /// A name that would not make a plain `*.key` file directly in the folder.
-    #[error("invalid key name {name:?}: use letters, digits, '-', '_' or '.', not starting with '.'")]
+    #[error(
+        "invalid key name {name:?}: use letters, digits, '-', '_' or '.', not starting with '.'"
+    )]
     BadName {
         /// The name given.
         name: String,
@@ -519,7 +521,10 @@ mod tests {
         assert_eq!(err.problems.len(), 4, "{err}");
         let text = err.to_string();
         assert!(text.contains("a.key") && text.contains("b.key") && text.contains("duplicate"));
-        assert!(matches!(err.problems[1], KeyFileError::TrailingNewline { .. }));
+        assert!(matches!(
+            err.problems[1],
+            KeyFileError::TrailingNewline { .. }
+        ));
         assert!(matches!(
             err.problems[2],
             KeyFileError::WrongLength { bytes: 32, .. }

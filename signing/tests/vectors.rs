@@ -82,7 +82,11 @@ fn signatures_in_every_domain() {
         domains_seen.insert(domain);
         let msg = hx(case, "message");
         let signer = Signer::new(identity.clone(), &prefix);
-        assert_eq!(signer.preimage(domain, &msg), hx(case, "signed_preimage"), "{desc}");
+        assert_eq!(
+            signer.preimage(domain, &msg),
+            hx(case, "signed_preimage"),
+            "{desc}"
+        );
         let sig = signer.sign(domain, &msg);
         assert_eq!(sig.to_hex(), s(case, "signature"), "{desc}");
 
@@ -90,7 +94,11 @@ fn signatures_in_every_domain() {
         let verify = |prefix: &[u8], domain: Domain| {
             Verifier::new(prefix).verify(domain, &node_id, &msg, &sig)
         };
-        assert_eq!(verify(&prefix, domain), case["verify"].as_bool().unwrap(), "{desc}");
+        assert_eq!(
+            verify(&prefix, domain),
+            case["verify"].as_bool().unwrap(),
+            "{desc}"
+        );
         let other_expected = case["verify_other_domain"].as_bool().unwrap();
         // The next defined domain and an unused byte (each verify is costly in debug builds).
         let pos = Domain::ALL.iter().position(|d| *d == domain).unwrap();
@@ -193,8 +201,11 @@ fn key_file_parsing() {
     // key, once lowercase and once uppercase) are a duplicate naming both files.
     let dir = tempfile::tempdir().unwrap();
     for (i, case) in files.iter().enumerate() {
-        std::fs::write(dir.path().join(format!("case{i}.key")), hx(case, "file_content_hex"))
-            .unwrap();
+        std::fs::write(
+            dir.path().join(format!("case{i}.key")),
+            hx(case, "file_content_hex"),
+        )
+        .unwrap();
     }
     let err = load_dir(dir.path()).unwrap_err();
     assert_eq!(err.problems.len(), 5, "{err}");
@@ -204,7 +215,10 @@ fn key_file_parsing() {
         .find(|p| matches!(p, KeyFileError::Duplicate { .. }))
         .expect("duplicate reported");
     let text = dup.to_string();
-    assert!(text.contains("case0.key") && text.contains("case2.key"), "{text}");
+    assert!(
+        text.contains("case0.key") && text.contains("case2.key"),
+        "{text}"
+    );
 }
 
 #[test]
