@@ -1,7 +1,8 @@
 //! Benchmarks of the node-service gateway, printed (never asserted):
 //! - the latency the fail-over stack adds over a direct call to the same simnet node;
 //! - the time from killing the active node to the first successful call on the next one, for a
-//!   refused connection and for a node that hangs.
+//!   refused connection and for a node that hangs;
+//! - signatures per second through signer and guard against raw ed25519-dalek.
 //!
 //! Run with `cargo run --release -p bench`. Figures depend on the machine; each is measured
 //! against its baseline in the same run.
@@ -18,6 +19,8 @@ use simnet::{ChainConfig, Fault, Network, Node};
 use smesher::config::{self, ConfigArgs};
 use smesher::service::Service;
 
+mod signing;
+
 const CALLS: usize = 5_000;
 const FAILOVER_ROUNDS: usize = 20;
 const PER_TRY_TIMEOUT_MS: u64 = 200;
@@ -28,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     latency().await?;
     failover(Fault::Stop, "refused").await?;
     failover(Fault::Hang, "hang").await?;
+    signing::run()?;
     Ok(())
 }
 
