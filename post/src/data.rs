@@ -164,3 +164,59 @@ impl Iterator for BatchReader {
         }
     }
 }
+
+/// A stored label differs from the one the metadata's identity gives.
+#[derive(Debug, thiserror::Error)]
+#[error("label {index} in {path} does not match the identity and commitment in the metadata")]
+pub struct LabelMismatch {
+    pub path: PathBuf,
+    pub index: u64,
+}
+
+/// Errors of [`check_labels`].
+#[derive(Debug, thiserror::Error)]
+pub enum CheckLabelsError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Mismatch(#[from] LabelMismatch),
+}
+
+/// Recomputes the labels at `indices` and compares them with the stored ones, so data whose
+/// metadata names another identity or commitment ATX is caught before proving.
+pub fn check_labels(
+    dir: &Path,
+    meta: &PostMetadata,
+    scrypt: crate::scrypt::ScryptParams,
+    indices: impl IntoIterator<Item = u64>,
+) -> Result<(), CheckLabelsError> {
+    use std::io::{Seek, SeekFrom};
+    let files = check_files(dir, meta)?;
+    let mut labeler = crate::label::Labeler::new(
+        crate::label::commitment(&meta.node_id, &meta.commitment_atx_id),
+        scrypt,
+    );
+    let per_file = meta.labels_per_file();
+    for index in indices {
+        let Some(f) = files.get((index / per_file) as usize) else {
+            continue;
+        };
+        let io = |source| DataError::Io {
+            path: f.path.clone(),
+            source,
+        };
+        let mut file = File::open(&f.path).map_err(io)?;
+        file.seek(SeekFrom::Start((index - f.first_label) * LABEL_SIZE as u64))
+            .map_err(io)?;
+        let mut stored = [0u8; LABEL_SIZE];
+        file.read_exact(&mut stored).map_err(io)?;
+        if stored != labeler.label(index) {
+            return Err(LabelMismatch {
+                path: f.path.clone(),
+                index,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}

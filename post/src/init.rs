@@ -3,6 +3,7 @@
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -49,6 +50,8 @@ pub enum InitError {
     },
     #[error("starting the thread pool: {0}")]
     ThreadPool(String),
+    #[error("initialization was stopped; run it again to continue")]
+    Stopped,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
@@ -65,10 +68,12 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
 /// continues from there (a call for finished data returns its metadata at once). On
 /// completion `LastPosition` is removed, as the reference initializer leaves it. The
 /// scrypt parameters are not recorded in the metadata, so resume with the same ones.
+/// Setting `stop` ends the run after the batch in progress with [`InitError::Stopped`].
 pub fn init(
     dir: &Path,
     opts: &InitOptions,
     progress: &(dyn Fn(InitProgress) + Sync),
+    stop: &AtomicBool,
 ) -> Result<PostMetadata, InitError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let meta_path = dir.join(METADATA_FILE);
@@ -137,6 +142,9 @@ pub fn init(
         if done >= end {
             continue;
         }
+        if stop.load(Ordering::Relaxed) {
+            return Err(InitError::Stopped);
+        }
         let mut out = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -147,6 +155,9 @@ pub fn init(
             .map_err(io_err(&file.path))?;
         out.seek(SeekFrom::End(0)).map_err(io_err(&file.path))?;
         while done < end {
+            if stop.load(Ordering::Relaxed) {
+                return Err(InitError::Stopped);
+            }
             let stop = (done + batch_labels).min(end);
             let outputs: Vec<[u8; 32]> = pool.install(|| {
                 (0..(stop - done) as usize)

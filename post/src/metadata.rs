@@ -96,7 +96,7 @@ impl PostMetadata {
         if self.num_units == 0 {
             return Err(invalid("NumUnits is 0".into()));
         }
-        if self.max_file_size == 0 || self.max_file_size % LABEL_SIZE as u64 != 0 {
+        if self.max_file_size == 0 || !self.max_file_size.is_multiple_of(LABEL_SIZE as u64) {
             return Err(invalid(format!(
                 "MaxFileSize {} is not a positive multiple of {LABEL_SIZE}",
                 self.max_file_size
@@ -132,6 +132,29 @@ impl PostMetadata {
             source,
         })?;
         meta.validate(&path)?;
+        Ok(meta)
+    }
+
+    /// Loads the metadata and checks it is for `node_id` and `commitment_atx_id`.
+    pub fn load_for(
+        dir: &Path,
+        node_id: &[u8; 32],
+        commitment_atx_id: &[u8; 32],
+    ) -> Result<Self, MetadataError> {
+        let meta = Self::load(dir)?;
+        let path = dir.join(METADATA_FILE);
+        if &meta.node_id != node_id {
+            return Err(MetadataError::Invalid {
+                path,
+                reason: "NodeId is not this identity's".into(),
+            });
+        }
+        if &meta.commitment_atx_id != commitment_atx_id {
+            return Err(MetadataError::Invalid {
+                path,
+                reason: "CommitmentAtxId differs from the expected commitment ATX".into(),
+            });
+        }
         Ok(meta)
     }
 

@@ -79,6 +79,32 @@ pub trait PowVerifier: Send + Sync {
     ) -> Result<(), PowError>;
 }
 
+impl<T: PowVerifier + ?Sized> PowVerifier for &T {
+    fn verify(
+        &self,
+        pow: u64,
+        group: u8,
+        challenge: &[u8; 8],
+        difficulty: &[u8; 32],
+        miner_id: &[u8; 32],
+    ) -> Result<(), PowError> {
+        (**self).verify(pow, group, challenge, difficulty, miner_id)
+    }
+}
+
+impl<T: PowVerifier + ?Sized> PowVerifier for Arc<T> {
+    fn verify(
+        &self,
+        pow: u64,
+        group: u8,
+        challenge: &[u8; 8],
+        difficulty: &[u8; 32],
+        miner_id: &[u8; 32],
+    ) -> Result<(), PowError> {
+        (**self).verify(pow, group, challenge, difficulty, miner_id)
+    }
+}
+
 enum Job {
     Search {
         input: [u8; 48],
@@ -372,6 +398,55 @@ impl PowVerifier for RandomX {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn randomx_reference_vector() {
+        // RandomX's own first test vector (key "test key 000"): standard parameters, v1.x.
+        let flags = RandomXFlag::get_recommended_flags();
+        let cache = RandomXCache::new(flags, b"test key 000").unwrap();
+        let vm = RandomXVM::new(flags, Some(cache), None).unwrap();
+        let hash = vm.calculate_hash(b"This is a test").unwrap();
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "639183aae1bf4c9a35884cb46b09cad9175f04efd7684e7262a0ac1c2f0b4e3f"
+        );
+    }
+
+    #[test]
+    fn search_finds_what_verify_accepts_and_stop_works() {
+        let rx = RandomX::new(RandomXMode::Light, 2).unwrap();
+        let mut difficulty = [0xff; 32];
+        difficulty[0] = 0x1f;
+        let stop = AtomicBool::new(false);
+        let pow = rx
+            .solve(3, b"challeng", &difficulty, &[6; 32], &stop)
+            .unwrap();
+        rx.verify(pow, 3, b"challeng", &difficulty, &[6; 32])
+            .unwrap();
+        // The miner id is part of the input; pow values beyond 56 bits are refused.
+        let mut other = 0;
+        while rx
+            .verify(other, 3, b"challeng", &difficulty, &[7; 32])
+            .is_ok()
+        {
+            other += 1;
+        }
+        assert_eq!(
+            rx.verify(other, 3, b"challeng", &difficulty, &[7; 32]),
+            Err(PowError::Invalid)
+        );
+        assert_eq!(
+            rx.verify(pow + MAX_POW, 3, b"challeng", &difficulty, &[6; 32]),
+            Err(PowError::Invalid)
+        );
+        // Impossible threshold and a set stop flag end with Stopped.
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(
+            rx.solve(3, b"challeng", &[0; 32], &[6; 32], &stop),
+            Err(PowError::Stopped)
+        );
+    }
 
     #[test]
     fn input_layout() {

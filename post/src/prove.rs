@@ -260,11 +260,14 @@ impl LabelScorer {
     }
 }
 
+/// Good indices per nonce so far, and the winner once one nonce has k2 of them.
+type Found = (HashMap<u32, Vec<u64>>, Option<(u32, Vec<u64>)>);
+
 /// Collects good indices per nonce until one nonce has k2 of them.
 #[derive(Debug)]
 pub struct Collector {
     k2: usize,
-    found: Mutex<(HashMap<u32, Vec<u64>>, Option<(u32, Vec<u64>)>)>,
+    found: Mutex<Found>,
     done: AtomicBool,
 }
 
@@ -333,7 +336,7 @@ pub fn generate_proof(
     progress: &dyn ProvingProgress,
     stop: &AtomicBool,
 ) -> Result<Proof, ProveError> {
-    if opts.nonces == 0 || opts.nonces % NONCES_PER_GROUP != 0 || opts.nonces > 4096 {
+    if opts.nonces == 0 || !opts.nonces.is_multiple_of(NONCES_PER_GROUP) || opts.nonces > 4096 {
         return Err(ProveError::BadNonces(opts.nonces));
     }
     if cfg.k2 == 0 {

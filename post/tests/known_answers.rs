@@ -31,12 +31,13 @@ fn proving_vector() {
     let k1 = v["k1"].as_u64().unwrap() as u32;
     let k2 = v["k2"].as_u64().unwrap() as u32;
     assert_eq!(v["pow_difficulty_hex"].as_str().unwrap(), "ff".repeat(32));
-    let data: Vec<u8> = (0..=11u8)
-        .cycle()
-        .take(num_labels as usize * 16)
-        .collect();
+    let data: Vec<u8> = (0..=11u8).cycle().take(num_labels as usize * 16).collect();
     let difficulty = proving_difficulty(k1, num_labels).unwrap();
-    let scorer = LabelScorer::new(&challenge, &[(0, v["pow_value"].as_u64().unwrap())], difficulty);
+    let scorer = LabelScorer::new(
+        &challenge,
+        &[(0, v["pow_value"].as_u64().unwrap())],
+        difficulty,
+    );
     let (nonce, indices) = prove_in_memory(&data, &scorer, k2).unwrap();
     assert_eq!(u64::from(nonce), v["expected_nonce"].as_u64().unwrap());
     assert_eq!(indices, u64s(&v["expected_indices"]));
@@ -62,6 +63,10 @@ fn index_packing() {
     assert_eq!(unpack_indices(&bytes("bits_3"), 3)[..4], low3[..]);
     for pair in v["required_bits"].as_array().unwrap() {
         let value = pair[0].as_u64().unwrap();
-        assert_eq!(required_bits(value) as u64, pair[1].as_u64().unwrap(), "{value}");
+        assert_eq!(
+            required_bits(value) as u64,
+            pair[1].as_u64().unwrap(),
+            "{value}"
+        );
     }
 }

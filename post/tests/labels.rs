@@ -1,6 +1,7 @@
 //! Every case of post_labels.json (labels, file digests, VRF nonce, metadata) reproduced by `init`.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -73,7 +74,7 @@ fn labels_match_reference() {
 fn init_reproduces_reference_files_and_metadata() {
     for case in cases() {
         let dir = tempfile::tempdir().unwrap();
-        let meta = post::init(dir.path(), &opts(&case), &|_| {}).unwrap();
+        let meta = post::init(dir.path(), &opts(&case), &|_| {}, &AtomicBool::new(false)).unwrap();
         assert_eq!(meta.nonce, case["vrf_nonce"].as_u64());
         check_dir(dir.path(), &case);
         // Reading back what the reference wrote gives the same metadata.
