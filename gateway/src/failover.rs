@@ -1,0 +1,962 @@
+//! `ActivePassive`: calls go to one sticky active upstream; when it is unusable the next usable
+//! one by priority takes over at once, a failed try moves on to the next usable upstream within
+//! the retry budget, and traffic fails back to a higher-priority upstream only after it has
+//! been healthy for `failback-after`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use tokio::time::Instant;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::error::{
+    fmt_duration, FailoverReason, FailureReason, GatewayError, TryError, UpstreamFailure,
+};
+use crate::metrics::GatewayMetrics;
+use crate::pool::{ActiveSlot, Member, Usability};
+use crate::retry_budget::RetryBudget;
+use crate::settings::Settings;
+use crate::upstream::Upstream;
+
+/// The caller's judgement of an answer: `Err(why)` makes it a failure of that upstream, and the
+/// call moves on (a JSON client passes its parser). It sees every non-5xx answer, so a check
+/// that expects 200 must let the 404s it wants to see through.
+pub type ResponseCheck = Arc<dyn Fn(&http::Response<Bytes>) -> Result<(), String> + Send + Sync>;
+
+/// One call through the gateway: a request whose URI is just a path and query, and an optional
+/// response check.
+pub struct Call {
+    pub request: http::Request<Bytes>,
+    pub check: Option<ResponseCheck>,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("request", &self.request)
+            .field("check", &self.check.as_ref().map(|_| "Fn"))
+            .finish()
+    }
+}
+
+/// One try: the request for one upstream. The inner service joins the path to its base URL.
+#[derive(Debug)]
+pub struct TryRequest {
+    pub upstream: Upstream,
+    pub request: http::Request<Bytes>,
+}
+
+/// What an `ActivePassive` routes over; one per configuration snapshot.
+#[derive(Debug)]
+pub(crate) struct Routing {
+    pool: Arc<str>,
+    /// In priority order.
+    members: Arc<[Arc<Member>]>,
+    settings: Arc<Settings>,
+    active: Arc<ActiveSlot>,
+    budget: Arc<RetryBudget>,
+    metrics: GatewayMetrics,
+}
+
+impl Routing {
+    pub(crate) fn new(
+        pool: Arc<str>,
+        members: Arc<[Arc<Member>]>,
+        settings: Arc<Settings>,
+        active: Arc<ActiveSlot>,
+        budget: Arc<RetryBudget>,
+        metrics: GatewayMetrics,
+    ) -> Self {
+        Routing {
+            pool,
+            members,
+            settings,
+            active,
+            budget,
+            metrics,
+        }
+    }
+}
+
+/// Active-passive routing over an inner service that makes one try on one upstream.
+#[derive(Debug)]
+pub struct ActivePassive<S> {
+    inner: S,
+    routing: Arc<Routing>,
+}
+
+impl<S: Clone> Clone for ActivePassive<S> {
+    fn clone(&self) -> Self {
+        ActivePassive {
+            inner: self.inner.clone(),
+            routing: self.routing.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivePassiveLayer {
+    routing: Arc<Routing>,
+}
+
+impl ActivePassiveLayer {
+    /// Built by `Gateway`, which owns the upstream records it routes over.
+    pub(crate) fn new(routing: Routing) -> Self {
+        ActivePassiveLayer {
+            routing: Arc::new(routing),
+        }
+    }
+}
+
+impl<S> Layer<S> for ActivePassiveLayer {
+    type Service = ActivePassive<S>;
+
+    fn layer(&self, inner: S) -> ActivePassive<S> {
+        ActivePassive {
+            inner,
+            routing: self.routing.clone(),
+        }
+    }
+}
+
+impl<S> Service<Call> for ActivePassive<S>
+where
+    S: Service<TryRequest, Response = http::Response<Bytes>, Error = TryError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = http::Response<Bytes>;
+    type Error = GatewayError;
+    type Future = BoxFuture<'static, Result<http::Response<Bytes>, GatewayError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
+        // Each try awaits the readiness of its own clone of the inner service.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let inner = self.inner.clone();
+        let routing = self.routing.clone();
+        Box::pin(async move { routing.route(inner, call).await })
+    }
+}
+
+impl Routing {
+    async fn route<S>(&self, inner: S, call: Call) -> Result<http::Response<Bytes>, GatewayError>
+    where
+        S: Service<TryRequest, Response = http::Response<Bytes>, Error = TryError> + Clone,
+    {
+        self.budget.deposit();
+        let candidates = self.plan(Instant::now())?;
+        let mut failed: Vec<(usize, TryError)> = Vec::new();
+        let mut budget_exhausted = false;
+        for (n, &index) in candidates.iter().enumerate() {
+            if n > 0 {
+                if !self.budget.withdraw() {
+                    self.metrics.record_budget_exhausted(&self.pool);
+                    tracing::warn!(pool = %self.pool, "retry budget exhausted");
+                    budget_exhausted = true;
+                    break;
+                }
+                self.metrics.record_retry(&self.pool);
+            }
+            let member = &self.members[index];
+            let started = Instant::now();
+            let request = TryRequest {
+                upstream: member.upstream.clone(),
+                request: clone_request(&call.request),
+            };
+            let outcome = inner
+                .clone()
+                .oneshot(request)
+                .await
+                .and_then(|response| judge(response, call.check.as_ref()));
+            let now = Instant::now();
+            let latency = now.saturating_duration_since(started);
+            match outcome {
+                Ok(response) => {
+                    member.on_try_success(latency);
+                    if let Some((first, error)) = failed.first() {
+                        self.promote(*first, index, error.reason());
+                    }
+                    return Ok(response);
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        pool = %self.pool,
+                        upstream = %member.upstream,
+                        error = %error,
+                        "try failed"
+                    );
+                    // The health gauges catch up at the next probe round.
+                    if member.on_try_failure(&error, latency, &self.settings, now) {
+                        tracing::warn!(
+                            pool = %self.pool,
+                            upstream = %member.upstream,
+                            "ejected after {} failed calls in a row",
+                            self.settings.eject_after
+                        );
+                    }
+                    failed.push((index, error));
+                }
+            }
+        }
+        Err(self.all_failed(failed, budget_exhausted, Instant::now()))
+    }
+
+    /// The upstreams to try, in order: the active one (chosen again if it became unusable,
+    /// or failed back if a higher-priority one is stable), then the other usable ones,
+    /// healthy before unknown, each by priority.
+    fn plan(&self, now: Instant) -> Result<Vec<usize>, GatewayError> {
+        let usability: Vec<Usability> = self.members.iter().map(|m| m.usability(now)).collect();
+        let order: Vec<usize> = (0..usability.len())
+            .filter(|&i| usability[i] == Usability::Healthy)
+            .chain((0..usability.len()).filter(|&i| usability[i] == Usability::Unknown))
+            .collect();
+        let Some(&best) = order.first() else {
+            return Err(self.all_failed(Vec::new(), false, now));
+        };
+
+        let mut active = self.active.lock();
+        let current = active
+            .as_ref()
+            .and_then(|a| self.members.iter().position(|m| &m.upstream == a));
+        let chosen = match current {
+            Some(i) if usability[i].is_usable() => self.failback_target(i, &usability, now),
+            Some(i) => {
+                let reason = match &usability[i] {
+                    Usability::Unusable(FailureReason::Unsynced { .. }) => FailoverReason::Unsynced,
+                    Usability::Unusable(FailureReason::Ejected { .. }) => FailoverReason::Ejected,
+                    _ => FailoverReason::Down,
+                };
+                tracing::warn!(
+                    pool = %self.pool,
+                    from = %self.members[i].upstream,
+                    to = %self.members[best].upstream,
+                    reason = reason.as_str(),
+                    "fail-over"
+                );
+                self.metrics.record_failover(&self.pool, reason);
+                best
+            }
+            // First call, or the active upstream was removed by a reload.
+            None => best,
+        };
+        if current != Some(chosen) {
+            let new = self.members[chosen].upstream.clone();
+            // An active upstream that a reload removed has no series left to reset.
+            let old = current.map(|i| self.members[i].upstream.redacted());
+            self.metrics.set_active(&self.pool, old, new.redacted());
+            *active = Some(new);
+        }
+        drop(active);
+
+        let mut candidates = Vec::with_capacity(order.len());
+        candidates.push(chosen);
+        candidates.extend(order.into_iter().filter(|&i| i != chosen));
+        Ok(candidates)
+    }
+
+    /// The highest-priority upstream above `active` that has been stable for `failback-after`,
+    /// else `active`.
+    fn failback_target(&self, active: usize, usability: &[Usability], now: Instant) -> usize {
+        let after = self.settings.failback_after;
+        if after.is_zero() {
+            return active;
+        }
+        let target = (0..active).find(|&j| {
+            usability[j] == Usability::Healthy
+                && self.members[j].stable_for(now).is_some_and(|d| d >= after)
+        });
+        match target {
+            Some(j) => {
+                tracing::info!(
+                    pool = %self.pool,
+                    from = %self.members[active].upstream,
+                    to = %self.members[j].upstream,
+                    "fail-back after {} healthy",
+                    fmt_duration(after)
+                );
+                j
+            }
+            None => active,
+        }
+    }
+
+    /// The first try (on the active upstream) failed and `index` answered: it becomes active, unless
+    /// another call changed the active upstream meanwhile.
+    fn promote(&self, failed: usize, index: usize, reason: FailoverReason) {
+        let mut active = self.active.lock();
+        if active.as_ref() != Some(&self.members[failed].upstream) {
+            return;
+        }
+        let new = self.members[index].upstream.clone();
+        tracing::warn!(
+            pool = %self.pool,
+            from = %self.members[failed].upstream,
+            to = %new,
+            reason = reason.as_str(),
+            "fail-over"
+        );
+        self.metrics.record_failover(&self.pool, reason);
+        self.metrics.set_active(
+            &self.pool,
+            Some(self.members[failed].upstream.redacted()),
+            new.redacted(),
+        );
+        *active = Some(new);
+    }
+
+    /// Every upstream with why it gave no answer, in priority order.
+    fn all_failed(
+        &self,
+        mut failed: Vec<(usize, TryError)>,
+        budget_exhausted: bool,
+        now: Instant,
+    ) -> GatewayError {
+        let failures = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, member)| {
+                let reason = match failed.iter().position(|(j, _)| *j == i) {
+                    Some(k) => FailureReason::Failed(failed.swap_remove(k).1),
+                    None => match member.usability(now) {
+                        Usability::Unusable(reason) => reason,
+                        _ if budget_exhausted => FailureReason::RetryBudgetExhausted,
+                        // Became usable while the call was failing elsewhere.
+                        _ => FailureReason::Down { last_error: None },
+                    },
+                };
+                UpstreamFailure {
+                    upstream: member.upstream.redacted().to_string(),
+                    reason,
+                }
+            })
+            .collect();
+        GatewayError::AllFailed {
+            pool: self.pool.to_string(),
+            failures,
+        }
+    }
+}
+
+/// 5xx answers and answers the caller's check rejects are failures of the upstream; anything
+/// else (2xx, 3xx, 4xx) is an answer.
+fn judge(
+    response: http::Response<Bytes>,
+    check: Option<&ResponseCheck>,
+) -> Result<http::Response<Bytes>, TryError> {
+    if response.status().is_server_error() {
+        return Err(TryError::Status {
+            status: response.status(),
+            body: snippet(response.body()),
+        });
+    }
+    if let Some(check) = check {
+        check(&response).map_err(TryError::Invalid)?;
+    }
+    Ok(response)
+}
+
+/// The start of an error body, printable and short, for error texts.
+fn snippet(body: &Bytes) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
+    let mut out: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if body.len() > MAX {
+        out.push('…');
+    }
+    out
+}
+
+/// A copy to send again: the body is `Bytes`, so copies share it.
+fn clone_request(request: &http::Request<Bytes>) -> http::Request<Bytes> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use prometheus::Registry;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::health::{ProbeError, ProbeReport};
+    use crate::metrics::tests::value;
+
+    const A: &str = "http://a/";
+    const B: &str = "http://b/";
+    const C: &str = "http://c/";
+
+    /// What a fake upstream does with a try.
+    #[derive(Clone)]
+    enum Behaviour {
+        Status(u16, &'static str),
+        Fail(TryError),
+    }
+
+    /// A hand-written fake inner service: per-upstream behaviour and a log of tries.
+    #[derive(Clone, Default)]
+    struct Fake {
+        behaviour: Arc<Mutex<HashMap<String, Behaviour>>>,
+        tries: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Fake {
+        fn set(&self, url: &str, b: Behaviour) {
+            self.behaviour.lock().unwrap().insert(url.into(), b);
+        }
+
+        fn take_tries(&self) -> Vec<String> {
+            std::mem::take(&mut *self.tries.lock().unwrap())
+        }
+    }
+
+    impl Service<TryRequest> for Fake {
+        type Response = http::Response<Bytes>;
+        type Error = TryError;
+        type Future = BoxFuture<'static, Result<http::Response<Bytes>, TryError>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TryError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: TryRequest) -> Self::Future {
+            let url = req.upstream.url().to_string();
+            self.tries.lock().unwrap().push(url.clone());
+            let b = self
+                .behaviour
+                .lock()
+                .unwrap()
+                .get(&url)
+                .cloned()
+                .unwrap_or(Behaviour::Status(200, "ok"));
+            Box::pin(async move {
+                match b {
+                    Behaviour::Status(code, body) => Ok(http::Response::builder()
+                        .status(code)
+                        .body(Bytes::from_static(body.as_bytes()))
+                        .unwrap()),
+                    Behaviour::Fail(e) => Err(e),
+                }
+            })
+        }
+    }
+
+    struct Harness {
+        members: Arc<[Arc<Member>]>,
+        settings: Arc<Settings>,
+        active: Arc<ActiveSlot>,
+        registry: Registry,
+        fake: Fake,
+        svc: ActivePassive<Fake>,
+    }
+
+    fn harness(urls: &[&str], settings: Settings) -> Harness {
+        let members: Arc<[Arc<Member>]> = urls
+            .iter()
+            .map(|u| Member::new(Upstream::new(u.parse().unwrap()).unwrap()))
+            .collect();
+        let settings = Arc::new(settings);
+        let registry = Registry::new();
+        let metrics = GatewayMetrics::register(&registry).unwrap();
+        let active = Arc::new(ActiveSlot::default());
+        let budget = Arc::new(RetryBudget::new(
+            settings.retry_budget_ttl,
+            settings.retry_budget_min_per_second,
+            settings.retry_budget_ratio,
+        ));
+        let routing = Routing::new(
+            "node-service".into(),
+            members.clone(),
+            settings.clone(),
+            active.clone(),
+            budget,
+            metrics,
+        );
+        let fake = Fake::default();
+        let svc = ActivePassiveLayer::new(routing).layer(fake.clone());
+        Harness {
+            members,
+            settings,
+            active,
+            registry,
+            fake,
+            svc,
+        }
+    }
+
+    impl Harness {
+        fn member(&self, url: &str) -> &Arc<Member> {
+            self.members
+                .iter()
+                .find(|m| m.upstream.url().as_str() == url)
+                .unwrap()
+        }
+
+        /// Feeds enough identical probe results to settle the state whatever rise/fall are.
+        fn probe(&self, url: &str, result: Result<ProbeReport, ProbeError>) {
+            for _ in 0..self.settings.rise.max(self.settings.fall) {
+                self.member(url).observe_probe(
+                    &result,
+                    Duration::ZERO,
+                    &self.settings,
+                    Instant::now(),
+                );
+            }
+        }
+
+        fn healthy(&self, url: &str) {
+            self.probe(url, Ok(ProbeReport::synced()));
+        }
+
+        fn down(&self, url: &str) {
+            self.probe(url, Err(ProbeError::failed("connection refused")));
+        }
+
+        fn unsynced(&self, url: &str) {
+            self.probe(
+                url,
+                Ok(ProbeReport {
+                    synced: false,
+                    current_layer: Some(5),
+                    wall_layer: Some(9),
+                }),
+            );
+        }
+
+        async fn call(&self) -> Result<http::Response<Bytes>, GatewayError> {
+            self.call_checked(None).await
+        }
+
+        async fn call_checked(
+            &self,
+            check: Option<ResponseCheck>,
+        ) -> Result<http::Response<Bytes>, GatewayError> {
+            let request = http::Request::builder()
+                .uri("/beacon/5")
+                .body(Bytes::new())
+                .unwrap();
+            self.svc.clone().oneshot(Call { request, check }).await
+        }
+
+        fn active(&self) -> Option<String> {
+            self.active.get().map(|u| u.url().to_string())
+        }
+
+        fn failovers(&self, reason: &str) -> f64 {
+            value(
+                &self.registry,
+                "smesher_failovers_total",
+                &[("reason", reason)],
+            )
+        }
+
+        fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+            value(&self.registry, name, labels)
+        }
+    }
+
+    fn no_failback() -> Settings {
+        Settings {
+            failback_after: Duration::ZERO,
+            ..Settings::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_upstreams_are_used_before_the_first_probe() {
+        let h = harness(&[A, B], Settings::default());
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [A]);
+        assert_eq!(h.active().as_deref(), Some(A));
+        assert_eq!(h.metric("smesher_upstream_active", &[("upstream", A)]), 1.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn healthy_upstreams_come_before_unknown_ones() {
+        let h = harness(&[A, B, C], Settings::default());
+        h.healthy(C);
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [C]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_active_upstream_is_sticky() {
+        let h = harness(&[A, B], no_failback());
+        h.healthy(A);
+        h.healthy(B);
+        h.fake
+            .set(A, Behaviour::Fail(TryError::Connect("refused".into())));
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [A, B]);
+        assert_eq!(
+            h.active().as_deref(),
+            Some(B),
+            "B answered, B is active now"
+        );
+        assert_eq!(h.failovers("transport"), 1.0);
+        assert_eq!(h.metric("smesher_upstream_active", &[("upstream", A)]), 0.0);
+        assert_eq!(h.metric("smesher_upstream_active", &[("upstream", B)]), 1.0);
+
+        // A recovers; calls stay on B.
+        h.fake.set(A, Behaviour::Status(200, "ok"));
+        for _ in 0..3 {
+            h.call().await.unwrap();
+        }
+        assert_eq!(h.fake.take_tries(), [B, B, B]);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        h.call().await.unwrap();
+        assert_eq!(
+            h.fake.take_tries(),
+            [B],
+            "failback-after 0 = never fail back"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unusable_active_is_replaced_at_once() {
+        for (make_bad, reason) in [
+            (Harness::down as fn(&Harness, &str), "down"),
+            (Harness::unsynced, "unsynced"),
+        ] {
+            let h = harness(&[A, B, C], Settings::default());
+            for u in [A, B, C] {
+                h.healthy(u);
+            }
+            h.call().await.unwrap();
+            assert_eq!(h.fake.take_tries(), [A]);
+            make_bad(&h, A);
+            h.call().await.unwrap();
+            assert_eq!(h.fake.take_tries(), [B], "A is not even tried");
+            assert_eq!(h.active().as_deref(), Some(B));
+            assert_eq!(h.failovers(reason), 1.0);
+            assert_eq!(h.metric("smesher_retries_total", &[]), 0.0);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ejected_active_is_replaced_at_once() {
+        let s = Settings {
+            eject_after: 2,
+            ..no_failback()
+        };
+        let h = harness(&[A, B], s);
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Status(500, "db error"));
+        h.fake.set(B, Behaviour::Status(500, "db error"));
+        assert!(h.call().await.is_err());
+        assert!(h.call().await.is_err());
+        assert_eq!(h.fake.take_tries(), [A, B, A, B]);
+        h.fake.set(A, Behaviour::Status(200, "ok"));
+        h.fake.set(B, Behaviour::Status(200, "ok"));
+        let err = h.call().await.unwrap_err();
+        assert_eq!(
+            h.fake.take_tries(),
+            Vec::<String>::new(),
+            "both ejected: fail fast"
+        );
+        assert_eq!(
+            err.to_string(),
+            "all node-service upstreams failed: http://a/: ejected for another 5s; \
+             http://b/: ejected for another 5s"
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [A]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_back_waits_for_failback_after() {
+        let s = Settings {
+            failback_after: Duration::from_secs(300),
+            ..Settings::default()
+        };
+        let h = harness(&[A, B], s);
+        h.healthy(A);
+        h.healthy(B);
+        h.call().await.unwrap();
+        h.down(A);
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [A, B]);
+
+        h.healthy(A);
+        tokio::time::advance(Duration::from_secs(299)).await;
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [B], "A healthy for 299 s only");
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [A], "A healthy for 300 s: fail back");
+        assert_eq!(h.active().as_deref(), Some(A));
+        assert_eq!(h.failovers("down"), 1.0, "a fail-back is not a fail-over");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_call_restarts_the_failback_clock() {
+        let s = Settings {
+            failback_after: Duration::from_secs(60),
+            ..Settings::default()
+        };
+        let h = harness(&[A, B], s);
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(
+            A,
+            Behaviour::Fail(TryError::Timeout(Duration::from_secs(2))),
+        );
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [A, B]);
+        assert_eq!(h.failovers("timeout"), 1.0);
+        h.fake.set(A, Behaviour::Status(200, "ok"));
+        tokio::time::advance(Duration::from_secs(59)).await;
+        h.call().await.unwrap();
+        assert_eq!(
+            h.fake.take_tries(),
+            [B],
+            "A was healthy by probes all along, but failed a call 59 s ago"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        h.call().await.unwrap();
+        assert_eq!(h.fake.take_tries(), [A]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_5xx_and_503_on_the_next_upstream() {
+        let h = harness(&[A, B, C], no_failback());
+        for u in [A, B, C] {
+            h.healthy(u);
+        }
+        h.fake.set(
+            A,
+            Behaviour::Status(503, "service not ready: not in sync with the network"),
+        );
+        h.fake.set(B, Behaviour::Status(500, "boom"));
+        let response = h.call().await.unwrap();
+        assert_eq!(response.body(), "ok");
+        assert_eq!(h.fake.take_tries(), [A, B, C]);
+        assert_eq!(h.metric("smesher_retries_total", &[]), 2.0);
+        assert_eq!(h.failovers("status_5xx"), 1.0);
+        assert_eq!(h.active().as_deref(), Some(C));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_other_than_5xx_are_returned_as_they_are() {
+        let h = harness(&[A, B], no_failback());
+        h.healthy(A);
+        h.healthy(B);
+        for code in [204, 302, 400, 404] {
+            h.fake.set(A, Behaviour::Status(code, ""));
+            let response = h.call().await.unwrap();
+            assert_eq!(response.status().as_u16(), code);
+            assert_eq!(h.fake.take_tries(), [A]);
+        }
+        assert_eq!(h.active().as_deref(), Some(A));
+        assert_eq!(h.metric("smesher_retries_total", &[]), 0.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_answer_moves_on() {
+        let h = harness(&[A, B], no_failback());
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Status(200, "<html>garbage"));
+        h.fake
+            .set(B, Behaviour::Status(200, "{\"beacon\":\"AAAAAA==\"}"));
+        let check: ResponseCheck = Arc::new(|r: &http::Response<Bytes>| {
+            if r.body().starts_with(b"{") {
+                Ok(())
+            } else {
+                Err("expected a JSON object".to_string())
+            }
+        });
+        let response = h.call_checked(Some(check)).await.unwrap();
+        assert_eq!(response.body(), "{\"beacon\":\"AAAAAA==\"}");
+        assert_eq!(h.fake.take_tries(), [A, B]);
+        assert_eq!(h.failovers("invalid_response"), 1.0);
+        let status = h.member(A).status(0, false, Instant::now());
+        assert_eq!(
+            status.last_error.as_deref(),
+            Some("call: invalid response: expected a JSON object")
+        );
+        assert_eq!(status.consecutive_failures, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_failed_names_every_upstream() {
+        let h = harness(&[A, B, C], no_failback());
+        h.healthy(A);
+        h.healthy(B);
+        h.unsynced(C);
+        h.fake.set(
+            A,
+            Behaviour::Fail(TryError::Connect("connection refused".into())),
+        );
+        h.fake.set(
+            B,
+            Behaviour::Fail(TryError::Timeout(Duration::from_secs(2))),
+        );
+        let err = h.call().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "all node-service upstreams failed: http://a/: connection refused; \
+             http://b/: timed out after 2s; http://c/: unsynced (4 layers behind)"
+        );
+        assert!(err.is_retryable());
+        assert_eq!(
+            h.active().as_deref(),
+            Some(A),
+            "nobody answered: no fail-over"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_usable_fails_fast() {
+        let h = harness(&[A, B], no_failback());
+        h.down(A);
+        h.unsynced(B);
+        let err = h.call().await.unwrap_err();
+        assert!(h.fake.take_tries().is_empty());
+        assert_eq!(
+            err.to_string(),
+            "all node-service upstreams failed: http://a/: down (probe: connection refused); \
+             http://b/: unsynced (4 layers behind)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_bounded_by_the_budget_under_total_outage() {
+        let s = Settings {
+            retry_budget_ratio: 0.5,
+            retry_budget_min_per_second: 1,
+            retry_budget_ttl: Duration::from_secs(10),
+            eject_after: u32::MAX,
+            ..no_failback()
+        };
+        let h = harness(&[A, B, C], s);
+        for u in [A, B, C] {
+            h.healthy(u);
+            h.fake.set(u, Behaviour::Status(503, "not ready"));
+        }
+        const CALLS: usize = 100;
+        for _ in 0..CALLS {
+            assert!(h.call().await.is_err());
+        }
+        let tries = h.fake.take_tries().len();
+        let retries = h.metric("smesher_retries_total", &[]);
+        // Reserve 1/s × 10 s = 10, plus 0.5 per call.
+        let allowed = 10.0 + 0.5 * CALLS as f64;
+        assert_eq!(
+            retries, allowed,
+            "every retry the budget allows is used, no more"
+        );
+        assert_eq!(tries as f64, CALLS as f64 + retries);
+        assert!(
+            tries < 3 * CALLS,
+            "without a budget there would be {} tries",
+            3 * CALLS
+        );
+        assert!(h.metric("smesher_retry_budget_exhausted_total", &[]) > 0.0);
+
+        let err = h.call().await.unwrap_err().to_string();
+        assert!(
+            err.ends_with("not tried: retry budget exhausted"),
+            "the untried upstreams say why: {err}"
+        );
+
+        // The window slides: after ttl the reserve is back.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        h.fake.take_tries();
+        assert!(h.call().await.is_err());
+        assert_eq!(h.fake.take_tries().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_calls_in_flight_when_the_active_dies() {
+        // Two calls wait on A; A then fails both. B must become active once, not twice.
+        #[derive(Clone)]
+        struct Gated {
+            gate: Arc<Mutex<Vec<oneshot::Sender<()>>>>,
+        }
+        impl Service<TryRequest> for Gated {
+            type Response = http::Response<Bytes>;
+            type Error = TryError;
+            type Future = BoxFuture<'static, Result<http::Response<Bytes>, TryError>>;
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TryError>> {
+                Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, req: TryRequest) -> Self::Future {
+                let (tx, rx) = oneshot::channel();
+                let is_a = req.upstream.url().as_str() == A;
+                if is_a {
+                    self.gate.lock().unwrap().push(tx);
+                }
+                Box::pin(async move {
+                    if is_a {
+                        let _ = rx.await;
+                        Err(TryError::Transport("connection reset".into()))
+                    } else {
+                        Ok(http::Response::new(Bytes::from_static(b"b")))
+                    }
+                })
+            }
+        }
+        let h = harness(&[A, B], no_failback());
+        h.healthy(A);
+        h.healthy(B);
+        let gated = Gated {
+            gate: Arc::default(),
+        };
+        let svc = ActivePassive {
+            inner: gated.clone(),
+            routing: h.svc.routing.clone(),
+        };
+        let call = |svc: ActivePassive<Gated>| async move {
+            let request = http::Request::new(Bytes::new());
+            svc.oneshot(Call {
+                request,
+                check: None,
+            })
+            .await
+        };
+        let first = tokio::spawn(call(svc.clone()));
+        let second = tokio::spawn(call(svc.clone()));
+        while gated.gate.lock().unwrap().len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        for tx in gated.gate.lock().unwrap().drain(..) {
+            tx.send(()).unwrap();
+        }
+        assert_eq!(first.await.unwrap().unwrap().body(), "b");
+        assert_eq!(second.await.unwrap().unwrap().body(), "b");
+        assert_eq!(h.active().as_deref(), Some(B));
+        assert_eq!(h.failovers("transport"), 1.0);
+    }
+
+    #[test]
+    fn snippets_are_short_and_printable() {
+        assert_eq!(snippet(&Bytes::from_static(b"  a\nb\r\n")), "a b");
+        let long = Bytes::from(vec![b'x'; 300]);
+        assert_eq!(snippet(&long).chars().count(), 201);
+    }
+}
