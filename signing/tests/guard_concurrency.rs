@@ -43,8 +43,8 @@ fn conflicting_threads_get_exactly_one_signature() {
         .unwrap(),
     );
     let identity = Arc::new(Identity::from_seed(&[9; 32], "a.key"));
-    for layer in 0..20 {
-        let slot = if layer % 2 == 0 {
+    for layer in 0..20u32 {
+        let slot = if layer.is_multiple_of(2) {
             Slot::Proposal { layer }
         } else {
             Slot::Hare { layer, round: 2 }

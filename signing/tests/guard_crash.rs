@@ -42,7 +42,7 @@ fn open(dir: &Path) -> Result<Guard, GuardError> {
 /// Even layers always get the same message, odd layers a fresh random one, so reruns both
 /// replay and conflict.
 fn message(layer: u32, rng: &mut impl RngCore) -> Vec<u8> {
-    if layer % 2 == 0 {
+    if layer.is_multiple_of(2) {
         format!("fixed message for layer {layer}").into_bytes()
     } else {
         let mut m = vec![0u8; 16];
@@ -79,7 +79,7 @@ fn child_role() {
             let mut rng = rand::thread_rng();
             for layer in 0..LAYERS {
                 let slot = Slot::Ballot { layer };
-                if layer % 3 == 0 {
+                if layer.is_multiple_of(3) {
                     let msgs = [message(layer, &mut rng), message(layer, &mut rng)];
                     let reqs: Vec<SignRequest<'_>> = (0..2)
                         .map(|i| SignRequest {

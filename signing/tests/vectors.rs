@@ -221,12 +221,15 @@ fn key_file_parsing() {
     );
 }
 
+/// Public key, message, signature, and whether voi's default verification accepts it.
+type SpeccheckCase = ([u8; 32], Vec<u8>, [u8; 64], bool);
+
 #[test]
 fn speccheck_edge_cases_follow_voi_defaults() {
     let data = load("signing.json");
     let cases = data["speccheck"].as_array().unwrap();
     assert_eq!(cases.len(), 12);
-    let parsed: Vec<([u8; 32], Vec<u8>, [u8; 64], bool)> = cases
+    let parsed: Vec<SpeccheckCase> = cases
         .iter()
         .map(|c| {
             (
