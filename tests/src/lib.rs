@@ -6,6 +6,7 @@
 //! - [`node`]: one fake node ([`Node`]), an HTTP/1.1 server spawned with [`Network::spawn_node`].
 //! - [`routes`]: the G3 node-service route table and handlers; route names for request counters.
 //! - [`v2`]: the v2 `NodeService/Status` and `NetworkService/Info` JSON calls.
+//! - [`v2upstream`]: a fake v2 API upstream (JSON + gRPC on one port, TLS optional) and a test CA.
 //! - [`fault`]: [`Fault`]s a node can be switched into at run time.
 //! - [`model`]: the G3 JSON bodies.
 //!
@@ -32,6 +33,7 @@ pub mod model;
 pub mod node;
 pub mod routes;
 pub mod v2;
+pub mod v2upstream;
 
 pub use chain::{Atx, HareTemplate, Network, NodeId, PublishKind, Published};
 pub use clock::{ChainConfig, ChainConfigError, SimClock};
