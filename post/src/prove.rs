@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cipher::{group_cipher, nonce_cipher};
 use crate::compression::{pack_indices, required_bits};
-use crate::data::{check_files, BatchReader, DataError};
+use crate::data::{check_files, BatchReader, DataError, DataFile};
 use crate::difficulty::DifficultyError;
 use crate::difficulty::{proving_difficulty, scale_pow_difficulty, split_difficulty};
 use crate::label::LABEL_SIZE;
@@ -353,7 +353,6 @@ pub fn generate_proof(
         .map_err(|e| ProveError::ThreadPool(e.to_string()))?;
     let mut challenge8 = [0u8; 8];
     challenge8.copy_from_slice(&challenge[..8]);
-    let total_bytes = meta.total_size();
 
     let mut start = 0u32;
     loop {
@@ -383,46 +382,12 @@ pub fn generate_proof(
             groups.push((group, value));
         }
         let scorer = LabelScorer::new(challenge, &groups, difficulty);
-        let collector = Collector::new(cfg.k2);
-        let failure: Mutex<Option<DataError>> = Mutex::new(None);
-        let position = AtomicU64::new(0);
-        let reader = BatchReader::new(files.clone(), opts.batch_bytes);
-        pool.install(|| {
-            reader
-                .par_bridge()
-                .take_any_while(|_| !collector.is_done() && !stop.load(Ordering::Relaxed))
-                .for_each_init(
-                    || (ScoreBuffers::default(), Vec::new()),
-                    |(buf, hits), batch| {
-                        let batch = match batch {
-                            Ok(b) => b,
-                            Err(e) => {
-                                if let Ok(mut f) = failure.lock() {
-                                    f.get_or_insert(e);
-                                }
-                                stop_scan(&collector);
-                                return;
-                            }
-                        };
-                        hits.clear();
-                        scorer.score(&batch.data, batch.first_label, buf, |nonce, index| {
-                            hits.push((nonce, index));
-                            false
-                        });
-                        collector.add(hits);
-                        let pos = position.fetch_add(batch.data.len() as u64, Ordering::Relaxed)
-                            + batch.data.len() as u64;
-                        progress.data_scored(pos, total_bytes);
-                    },
-                )
-        });
-        if let Some(e) = failure.into_inner().ok().flatten() {
-            return Err(e.into());
-        }
-        if stop.load(Ordering::Relaxed) && !collector.is_done() {
+        let winner = pool
+            .install(|| score_files(&files, &scorer, cfg.k2, opts.batch_bytes, progress, stop))?;
+        if stop.load(Ordering::Relaxed) && winner.is_none() {
             return Err(ProveError::Stopped);
         }
-        if let Some((nonce, indices)) = collector.winner() {
+        if let Some((nonce, indices)) = winner {
             let pow = scorer.pow_of(nonce).unwrap_or_default();
             return Ok(Proof {
                 nonce,
@@ -434,9 +399,54 @@ pub fn generate_proof(
     }
 }
 
-/// Ends a scan early after a read error: marks the collector done so other workers stop.
-fn stop_scan(collector: &Collector) {
-    collector.done.store(true, Ordering::Relaxed);
+/// One data pass: reads `files` sequentially in batches and scores them on the current rayon
+/// pool; the winning nonce and its k2 indices, or `None` once all data is scored (or `stop`).
+pub fn score_files(
+    files: &[DataFile],
+    scorer: &LabelScorer,
+    k2: u32,
+    batch_bytes: usize,
+    progress: &dyn ProvingProgress,
+    stop: &AtomicBool,
+) -> Result<Option<(u32, Vec<u64>)>, DataError> {
+    let total_bytes: u64 = files.iter().map(|f| f.size).sum();
+    let collector = Collector::new(k2);
+    let failure: Mutex<Option<DataError>> = Mutex::new(None);
+    let failed = AtomicBool::new(false);
+    let position = AtomicU64::new(0);
+    BatchReader::new(files.to_vec(), batch_bytes)
+        .par_bridge()
+        .take_any_while(|_| {
+            !collector.is_done() && !failed.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed)
+        })
+        .for_each_init(
+            || (ScoreBuffers::default(), Vec::new()),
+            |(buf, hits), batch| {
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        failed.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                };
+                hits.clear();
+                scorer.score(&batch.data, batch.first_label, buf, |nonce, index| {
+                    hits.push((nonce, index));
+                    false
+                });
+                collector.add(hits);
+                let len = batch.data.len() as u64;
+                let pos = position.fetch_add(len, Ordering::Relaxed) + len;
+                progress.data_scored(pos, total_bytes);
+            },
+        );
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(collector.winner())
 }
 
 #[cfg(test)]
