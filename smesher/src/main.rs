@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use smesher::commands;
 use smesher::config::{self, ConfigArgs, Loaded};
 use smesher::service::Service;
 use tokio::net::TcpListener;
@@ -30,11 +31,59 @@ enum Command {
     Run(RunArgs),
     /// Same as `run`: go-spacemesh's way of starting a smeshing service.
     Smeshing(RunArgs),
+    /// Create or list identities (`<data-folder>/identities/*.key`).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Export or import the signing history (only while the service is stopped).
+    Guard {
+        #[command(subcommand)]
+        command: GuardCommand,
+    },
     /// Print the upstream table of a running service (read from its metrics listener).
     Status {
         /// The running service's metrics listener, e.g. http://127.0.0.1:1010.
         #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:1010")]
         metrics_address: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a new identity key file.
+    New {
+        /// File name under identities/ (".key" is added).
+        #[arg(long, default_value = "identity")]
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List the identities: file, node ID in hex and base64.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GuardCommand {
+    /// Write the history as versioned JSON (to stdout, or to --file).
+    Export {
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+        /// Include the signed messages and signatures, not just the digests.
+        #[arg(long)]
+        signatures: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Merge a history document into this data folder's guard; never weakens what is recorded.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -59,6 +108,30 @@ fn main() -> ExitCode {
     match cli.command {
         None => runtime.block_on(run(cli.config)),
         Some(Command::Run(args) | Command::Smeshing(args)) => runtime.block_on(run(args.config)),
+        Some(Command::Keys { command }) => match command {
+            KeysCommand::New { name, config } => tool(&config, |c| commands::keys_new(c, &name)),
+            KeysCommand::List { config } => tool(&config, commands::keys_list),
+        },
+        Some(Command::Guard { command }) => match command {
+            GuardCommand::Export {
+                file,
+                signatures,
+                config,
+            } => tool(&config, |c| {
+                let json = commands::guard_export(c, signatures)?;
+                match file {
+                    Some(path) => {
+                        std::fs::write(&path, json + "\n")
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        Ok(format!("wrote {}\n", path.display()))
+                    }
+                    None => Ok(json + "\n"),
+                }
+            }),
+            GuardCommand::Import { file, config } => {
+                tool(&config, |c| commands::guard_import(c, &file))
+            }
+        },
         Some(Command::Status { metrics_address }) => {
             match runtime.block_on(status(&metrics_address)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -67,6 +140,24 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Runs a tool command on the loaded config; prints its output or its error.
+fn tool(args: &ConfigArgs, f: impl FnOnce(&config::Config) -> anyhow::Result<String>) -> ExitCode {
+    let loaded = match load_config(args) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    match f(&loaded.config) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("smesher: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

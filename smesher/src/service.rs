@@ -20,7 +20,7 @@ use crate::clock::LayerClock;
 use crate::config::{Config, GatewaySection};
 use crate::node::{NodeClient, NodeProbe};
 use signing::identity;
-use signing::{Genesis, Guard, GuardMetrics, Identity};
+use signing::{Guard, GuardMetrics, Identity};
 
 /// The pool name in metrics and errors.
 pub const NODE_SERVICE_POOL: &str = "node-service";
@@ -113,16 +113,7 @@ impl Service {
             "no node-service is configured: set main.node-service-address (or --node-service-address) to 1-3 full nodes"
         );
         // The guard first: its lock is what keeps a second process off this data folder.
-        let genesis_secs = config
-            .genesis_time
-            .duration_since(std::time::UNIX_EPOCH)
-            .context("genesis-time is before 1970")?
-            .as_secs();
-        let genesis = Genesis::from_unix(
-            i64::try_from(genesis_secs).context("genesis-time is out of range")?,
-            &config.genesis_extra_data,
-        )
-        .context("genesis")?;
+        let genesis = crate::commands::genesis_of(config)?;
         let guard_metrics = GuardMetrics::register(&registry).context("registering metrics")?;
         let guard = Guard::open(&config.data_folder, genesis.genesis_id(), guard_metrics)
             .with_context(|| {

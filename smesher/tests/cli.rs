@@ -234,3 +234,144 @@ async fn smeshing_form_serves_status_reloads_on_sighup_guards_the_folder_and_sto
     let status = first.wait_exit();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
+
+fn run_tool(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn keys_new_and_list_and_bad_key_files_are_named() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let (ok, out, err) = run_tool(&["keys", "new", "--name", "alpha", "--data-folder", d]);
+    assert!(ok, "{err}");
+    assert!(out.contains("alpha.key"), "{out}");
+    let hex_line = out.lines().find(|l| l.contains("(hex)")).unwrap();
+    let node_hex = hex_line.split_whitespace().last().unwrap().to_owned();
+    assert_eq!(node_hex.len(), 64);
+
+    let (ok, _, err) = run_tool(&["keys", "new", "--name", "alpha", "--data-folder", d]);
+    assert!(!ok, "never overwrites a key");
+    assert!(err.contains("alpha.key"), "{err}");
+
+    let (ok, out, err) = run_tool(&["keys", "list", "--data-folder", d]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&node_hex) && out.contains("1 identities"),
+        "{out}"
+    );
+
+    // A key file with a trailing newline (as an editor would save it) is named with the problem.
+    let text = std::fs::read_to_string(data.path().join("identities/alpha.key")).unwrap();
+    std::fs::write(data.path().join("identities/beta.key"), format!("{text}\n")).unwrap();
+    std::fs::write(data.path().join("identities/gamma.key"), "zz").unwrap();
+    let (ok, _, err) = run_tool(&["keys", "list", "--data-folder", d]);
+    assert!(!ok);
+    assert!(
+        err.contains("beta.key") && err.contains("gamma.key"),
+        "every bad file is named: {err}"
+    );
+}
+
+#[test]
+fn guard_export_and_import_move_history_and_refuse_conflicts() {
+    use signing::{Domain, Identity, Slot};
+    use smesher::config::{self, ConfigArgs};
+
+    let cfg = |dir: &Path| {
+        let args = ConfigArgs {
+            data_folder: Some(dir.to_str().unwrap().to_owned()),
+            ..ConfigArgs::default()
+        };
+        config::load(&args).unwrap().config
+    };
+    let alice = Identity::from_seed(&[5; 32], "alice.key");
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    {
+        let guard = smesher::commands::open_guard(&cfg(a.path())).unwrap();
+        guard
+            .sign(
+                &alice,
+                Slot::Atx { publish_epoch: 7 },
+                Domain::ATX,
+                b"atx for 7",
+            )
+            .unwrap();
+        let guard_c = smesher::commands::open_guard(&cfg(c.path())).unwrap();
+        guard_c
+            .sign(
+                &alice,
+                Slot::Atx { publish_epoch: 7 },
+                Domain::ATX,
+                b"another atx for 7",
+            )
+            .unwrap();
+    }
+    let export_a = a.path().join("history.json");
+    let (ok, _, err) = run_tool(&[
+        "guard",
+        "export",
+        "--signatures",
+        "--file",
+        export_a.to_str().unwrap(),
+        "--data-folder",
+        a.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let doc = std::fs::read_to_string(&export_a).unwrap();
+    assert!(
+        doc.contains("smesher-signing-guard") && doc.contains(&alice.hex()),
+        "{doc}"
+    );
+
+    let (ok, out, err) = run_tool(&[
+        "guard",
+        "import",
+        export_a.to_str().unwrap(),
+        "--data-folder",
+        b.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 slots added"), "{out}");
+    // The imported slot now refuses a different message in folder b.
+    let guard_b = smesher::commands::open_guard(&cfg(b.path())).unwrap();
+    assert!(guard_b
+        .sign(
+            &alice,
+            Slot::Atx { publish_epoch: 7 },
+            Domain::ATX,
+            b"different"
+        )
+        .is_err());
+    drop(guard_b);
+
+    // Importing c's conflicting history into b is refused and names the slot.
+    let export_c = c.path().join("history.json");
+    let (ok, _, err) = run_tool(&[
+        "guard",
+        "export",
+        "--file",
+        export_c.to_str().unwrap(),
+        "--data-folder",
+        c.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run_tool(&[
+        "guard",
+        "import",
+        export_c.to_str().unwrap(),
+        "--data-folder",
+        b.path().to_str().unwrap(),
+    ]);
+    assert!(!ok, "a conflicting import must fail");
+    assert!(err.contains("atx"), "{err}");
+}
