@@ -6,11 +6,13 @@
 //! - [`node`]: the typed node-service client over the fail-over gateway, and its health probe.
 //! - [`service`]: wiring of one running service (gateway, client, admin listener, reload).
 //! - [`admin`]: `/metrics`, `/status`, `/healthz`; [`status`]: the `smesher status` command.
+//! - [`commands`]: `keys`, `guard`, `migrate` on a stopped service's data folder.
 //! - [`logging`]: tracing output.
 //! - [`api`]: the v2 API: local smeshing services, JSON mapping, relay to the v2 pool, CORS.
 pub mod admin;
 pub mod api;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod logging;
 pub mod node;
