@@ -68,6 +68,47 @@ pub struct Config {
     pub preset: Option<String>,
 }
 
+impl Config {
+    /// The keys whose change between `self` and `new` a running service cannot apply (a SIGHUP reload applies only
+    /// `main.node-service-address`, `main.proxy-api-v2-address` and `gateway.*`); empty = `new` can be swapped in.
+    pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut check = |changed: bool, key: &'static str| {
+            if changed {
+                keys.push(key);
+            }
+        };
+        check(self.data_folder != new.data_folder, "main.data-folder");
+        check(
+            self.genesis_time != new.genesis_time
+                || self.genesis_extra_data != new.genesis_extra_data,
+            "genesis",
+        );
+        check(
+            self.layer_duration != new.layer_duration
+                || self.layers_per_epoch != new.layers_per_epoch
+                || self.layer_average_size != new.layer_average_size
+                || self.tick_size != new.tick_size
+                || self.network_hrp != new.network_hrp,
+            "main (layer timing and network)",
+        );
+        check(self.metrics_listener != new.metrics_listener, "metrics");
+        check(self.api != new.api, "api");
+        check(self.poet_servers != new.poet_servers, "main.poet-servers");
+        check(self.poet != new.poet, "poet");
+        check(self.post != new.post, "post");
+        check(self.smeshing != new.smeshing, "smeshing");
+        check(
+            self.hare3 != new.hare3
+                || self.certificate_committee_size != new.certificate_committee_size,
+            "hare3",
+        );
+        check(self.logging != new.logging, "logging");
+        check(self.preset != new.preset, "preset");
+        keys
+    }
+}
+
 /// Default of `gateway.health-interval`.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 /// Default of `gateway.probe-timeout`.

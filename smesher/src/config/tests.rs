@@ -525,3 +525,20 @@ fn odd_strings_in_checked_keys_give_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn only_upstreams_and_gateway_can_change_without_a_restart() {
+    let old = Config::mainnet();
+    let mut new = old.clone();
+    new.node_service = vec![Url::parse("http://a:1").unwrap()];
+    new.proxy_api_v2 = vec![Url::parse("http://a:2").unwrap()];
+    new.gateway.rise = 7;
+    assert!(old.restart_needed(&new).is_empty());
+    new.api.grpc_json_listener = Some("127.0.0.1:0".parse().unwrap());
+    new.layer_duration = Duration::from_secs(1);
+    new.data_folder = "/elsewhere".into();
+    assert_eq!(
+        old.restart_needed(&new),
+        ["main.data-folder", "main (layer timing and network)", "api"]
+    );
+}
