@@ -688,7 +688,7 @@ async fn bad_requests_get_the_right_status_and_error_body() {
         (
             Method::POST,
             states.clone(),
-            &"x"[..],
+            "x",
             StatusCode::BAD_REQUEST,
             3,
             "invalid JSON request body",

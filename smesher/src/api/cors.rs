@@ -41,7 +41,7 @@ impl Cors {
             return Verdict::Allowed(HeaderValue::from_static("*"));
         }
         let text = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        if self.origins.iter().any(|o| *o == text) {
+        if self.origins.contains(&text) {
             Verdict::Allowed(origin.clone())
         } else {
             Verdict::Refused(format!(

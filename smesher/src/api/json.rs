@@ -1,6 +1,9 @@
 //! The grpc-gateway JSON mapping (PROTOCOL.md §5.3): protobuf messages to JSON exactly as
 //! grpc-gateway's default marshaler writes them, requests from JSON bodies and query strings,
 //! and gRPC statuses as `{"code","message","details"}` bodies with the matching HTTP status.
+// `tonic::Status` is large, but it is the error tonic's service traits return; boxing it
+// here would only mean unboxing it again at every call site.
+#![allow(clippy::result_large_err)]
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -309,9 +312,9 @@ fn seconds_nanos(message: &DynamicMessage) -> (i64, i32) {
 fn fraction(nanos: u32) -> String {
     if nanos == 0 {
         String::new()
-    } else if nanos % 1_000_000 == 0 {
+    } else if nanos.is_multiple_of(1_000_000) {
         format!(".{:03}", nanos / 1_000_000)
-    } else if nanos % 1_000 == 0 {
+    } else if nanos.is_multiple_of(1_000) {
         format!(".{:06}", nanos / 1_000)
     } else {
         format!(".{nanos:09}")

@@ -5,8 +5,8 @@
 //! - [`store`]: the identity-state store the duties write and `States` reads.
 //! - [`local`]: the local services (tonic), also called by the JSON listener.
 //! - [`json`]: the grpc-gateway JSON mapping and error bodies.
-//! - `json_listener` / `grpc_listener`: routing of one request on each kind of listener.
-//! - [`cors`]: `grpc-cors-allowed-origins`.
+//! - `json_listener`, `grpc_listener`: routing of one request on each kind of listener.
+//! - [`cors`]: which origins may call the JSON listener (`grpc-cors-allowed-origins`).
 //! - [`probe`]: health of the v2 pool.
 //!
 //! [`ApiServer::start`] serves already-bound listeners, so tests run it on `127.0.0.1:0`.
@@ -114,8 +114,9 @@ impl V2Upstreams {
             return Ok(None);
         }
         let probe = V2Probe::new(clock, &roots).context("TLS for the v2 upstreams")?;
-        let gateway = Gateway::with_metrics(V2_POOL, urls, settings, Arc::new(probe), metrics)
-            .context("starting the v2 upstream pool")?;
+        let gateway =
+            Gateway::with_metrics_for_relay(V2_POOL, urls, settings, Arc::new(probe), metrics)
+                .context("starting the v2 upstream pool")?;
         let pool = RoundRobin::new(gateway.clone());
         let options = RelayOptions {
             max_request_bytes,
