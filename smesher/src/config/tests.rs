@@ -454,6 +454,10 @@ fn example_files_say_what_they_claim() {
     let smeshing = read("mainnet-smeshing.json").config;
     assert!((2..=3).contains(&smeshing.node_service.len()));
     assert!(smeshing.smeshing.smeshing_start);
+    // The example spells out the gateway defaults, so it must agree with them.
+    let mut gateway = smeshing.gateway.clone();
+    gateway.status_addresses.clear();
+    assert_eq!(gateway, GatewaySection::default());
     let devnet = read("devnet.json").config;
     assert_eq!(devnet.preset.as_deref(), Some(presets::DEVNET));
     assert_eq!(devnet.node_service.len(), 3);
@@ -540,5 +544,39 @@ fn only_upstreams_and_gateway_can_change_without_a_restart() {
     assert_eq!(
         old.restart_needed(&new),
         ["main.data-folder", "main (layer timing and network)", "api"]
+    );
+}
+
+#[test]
+fn every_key_in_the_readme_table_is_one_smesher_reads() {
+    let readme = std::fs::read_to_string(example_dir().join("README.md")).unwrap();
+    let table = readme
+        .split("## Keys smesher reads")
+        .nth(1)
+        .expect("README has the key table");
+    let mut checked = 0;
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let first_cell = row.split('|').nth(1).unwrap();
+        // Cells name a key, or several: "`a.b.c` / `d`" where `d` is a sibling of `c`.
+        let names: Vec<&str> = first_cell.split('`').skip(1).step_by(2).collect();
+        let parent = names[0].rsplit_once('.').map(|(p, _)| p);
+        for name in &names {
+            let path = match (name.contains('.'), parent) {
+                (false, Some(parent)) if *name != "preset" => format!("{parent}.{name}"),
+                _ => name.to_string(),
+            };
+            // `null` means "not given": a key smesher reads takes it silently.
+            let mut value = serde_json::Value::Null;
+            for part in path.rsplit('.') {
+                value = serde_json::json!({ part: value });
+            }
+            let loaded = load_str(&value.to_string()).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert!(loaded.ignored.is_empty(), "{path} is ignored, not read");
+            checked += 1;
+        }
+    }
+    assert!(
+        checked > 60,
+        "only {checked} keys found in the README table"
     );
 }
