@@ -57,7 +57,14 @@ fn check(
 
 #[test]
 fn decide_matches_sqlite_guard_exhaustively() {
-    let dir = tempfile::tempdir().unwrap();
+    // Thousands of commits, each fsynced: on a RAM file system when there is one, since this
+    // test is about the rules (the SIGKILL test covers durability on the ordinary temp dir).
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
     let registry = Registry::new();
     let guard = Guard::open(
         dir.path(),
