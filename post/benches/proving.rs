@@ -33,6 +33,44 @@ fn fill(buf: &mut [u8], mut state: u64) {
     }
 }
 
+/// CPU seconds this process has used (user + system), from /proc; 0 where unavailable.
+///
+/// Other work on a shared machine slows the wall clock; GiB per CPU-second shows the
+/// compute cost regardless.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Wall-clock GiB/s and GiB per CPU-second for `bytes` processed by `f`.
+fn rates(bytes: f64, f: impl FnOnce()) -> String {
+    let cpu = cpu_secs();
+    let t = Instant::now();
+    f();
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu;
+    format!(
+        "{:.3} GiB/s wall, {:.3} GiB per CPU-second",
+        bytes / GIB / wall,
+        if cpu > 0.0 {
+            bytes / GIB / cpu
+        } else {
+            f64::NAN
+        }
+    )
+}
+
 fn scorer(nonces: u32) -> LabelScorer {
     let groups: Vec<(u32, u64)> = (0..nonces / 16).map(|g| (g, u64::from(g) * 7)).collect();
     LabelScorer::new(&[0x42; 32], &groups, DIFFICULTY)
@@ -74,33 +112,30 @@ fn main() {
     );
 
     // Disk bound: one sequential reader, nothing else.
-    let t = Instant::now();
-    let mut read = 0u64;
-    for batch in BatchReader::new(files.clone(), 1 << 20) {
-        read += batch.expect("read").data.len() as u64;
-    }
-    println!(
-        "file read (1 MiB batches, 1 thread): {:.2} GiB/s",
-        read as f64 / GIB / t.elapsed().as_secs_f64()
-    );
+    let r = rates(total, || {
+        for batch in BatchReader::new(files.clone(), 1 << 20) {
+            batch.expect("read");
+        }
+    });
+    println!("file read (1 MiB batches, 1 thread): {r}");
 
     // Compute bound: one 16-nonce group over in-memory data.
     let mem = &buf[..buf.len().min(256 << 20)];
     for threads in [1usize, 2] {
         let s = scorer(16);
         let p = pool(threads);
-        let t = Instant::now();
-        p.install(|| {
-            use rayon::prelude::*;
-            mem.par_chunks(1 << 20)
-                .for_each_init(ScoreBuffers::default, |b, chunk| {
-                    s.score(chunk, 0, b, |_, _| false);
-                })
+        let r = rates(mem.len() as f64 * 4.0, || {
+            p.install(|| {
+                use rayon::prelude::*;
+                for _ in 0..4 {
+                    mem.par_chunks(1 << 20)
+                        .for_each_init(ScoreBuffers::default, |b, chunk| {
+                            s.score(chunk, 0, b, |_, _| false);
+                        })
+                }
+            })
         });
-        println!(
-            "AES scoring in memory, 16 nonces, {threads} thread(s): {:.2} GiB/s",
-            mem.len() as f64 / GIB / t.elapsed().as_secs_f64()
-        );
+        println!("AES scoring in memory, 16 nonces, {threads} thread(s): {r}");
     }
 
     // Proving: full data passes from the files (k2 unreachable so nothing stops early).
@@ -109,15 +144,13 @@ fn main() {
         for threads in [1usize, 2] {
             let s = scorer(nonces);
             let p = pool(threads);
-            let t = Instant::now();
-            let won = p
-                .install(|| score_files(&files, &s, u32::MAX, 1 << 20, &NoProgress, &stop))
-                .expect("pass");
-            assert!(won.is_none());
-            println!(
-                "proving pass, {nonces:>3} nonces, {threads} thread(s): {:.3} GiB/s",
-                total / GIB / t.elapsed().as_secs_f64()
-            );
+            let r = rates(total, || {
+                let won = p
+                    .install(|| score_files(&files, &s, u32::MAX, 1 << 20, &NoProgress, &stop))
+                    .expect("pass");
+                assert!(won.is_none());
+            });
+            println!("proving pass, {nonces:>3} nonces, {threads} thread(s): {r}");
         }
     }
 

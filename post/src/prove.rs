@@ -35,7 +35,7 @@ pub const MAINNET_POW_DIFFICULTY: [u8; 32] = [
     0, 0, 0, 0, 0, 0, 0, 0,
 ];
 /// Labels encrypted per cipher before moving to the next one (keeps in- and output in L1/L2).
-const SUB_BLOCKS: usize = 2048;
+const SUB_BLOCKS: usize = 1024;
 
 /// Network proving parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +145,18 @@ pub enum ProveError {
 /// Scores labels for the nonces of some groups; the core of a data pass.
 #[derive(Debug)]
 pub struct LabelScorer {
-    groups: Vec<(u32, u64, Aes128)>,
-    nonce_ciphers: HashMap<u32, Aes128>,
+    groups: Vec<Group>,
     msb: u8,
     lsb: u64,
+}
+
+/// One nonce group's k2pow, its cipher, and the 16 per-nonce ciphers for borderline bytes.
+#[derive(Debug)]
+struct Group {
+    number: u32,
+    pow: u64,
+    cipher: Aes128,
+    nonce_ciphers: Vec<Aes128>,
 }
 
 /// Reusable per-thread buffers for [`LabelScorer::score`].
@@ -173,21 +181,18 @@ impl LabelScorer {
     /// A scorer for `challenge`, the given (group, pow) pairs and proving difficulty `difficulty`.
     pub fn new(challenge: &[u8; 32], groups: &[(u32, u64)], difficulty: u64) -> Self {
         let (msb, lsb) = split_difficulty(difficulty);
-        let mut nonce_ciphers = HashMap::new();
-        for &(group, pow) in groups {
-            for nonce in group * NONCES_PER_GROUP..(group + 1) * NONCES_PER_GROUP {
-                nonce_ciphers.insert(nonce, nonce_cipher(challenge, group, pow, nonce));
-            }
-        }
-        Self {
-            groups: groups
-                .iter()
-                .map(|&(g, p)| (g, p, group_cipher(challenge, g, p)))
-                .collect(),
-            nonce_ciphers,
-            msb,
-            lsb,
-        }
+        let groups = groups
+            .iter()
+            .map(|&(number, pow)| Group {
+                number,
+                pow,
+                cipher: group_cipher(challenge, number, pow),
+                nonce_ciphers: (0..NONCES_PER_GROUP)
+                    .map(|o| nonce_cipher(challenge, number, pow, number * NONCES_PER_GROUP + o))
+                    .collect(),
+            })
+            .collect();
+        Self { groups, msb, lsb }
     }
 
     /// The pow of the group `nonce` belongs to.
@@ -195,8 +200,8 @@ impl LabelScorer {
         let group = nonce / NONCES_PER_GROUP;
         self.groups
             .iter()
-            .find(|(g, _, _)| *g == group)
-            .map(|(_, p, _)| *p)
+            .find(|g| g.number == group)
+            .map(|g| g.pow)
     }
 
     /// Scores the whole labels in `data` (label `first_label` first), calling `hit(nonce, index)`
@@ -216,8 +221,9 @@ impl LabelScorer {
                 .extend(run.chunks_exact(LABEL_SIZE).map(Block::clone_from_slice));
             let n = buf.input.len();
             buf.output.resize(n, Block::default());
-            for (group, _, cipher) in &self.groups {
-                if cipher
+            for group in &self.groups {
+                if group
+                    .cipher
                     .encrypt_blocks_b2b(&buf.input, &mut buf.output[..n])
                     .is_err()
                 {
@@ -234,9 +240,10 @@ impl LabelScorer {
                         continue;
                     }
                     for (o, &byte) in out.iter().enumerate() {
-                        let nonce = group * NONCES_PER_GROUP + o as u32;
+                        let nonce = group.number * NONCES_PER_GROUP + o as u32;
                         let good = byte < self.msb
-                            || (byte == self.msb && self.lsb_ok(nonce, &buf.input[i]));
+                            || (byte == self.msb
+                                && self.lsb_ok(&group.nonce_ciphers[o], &buf.input[i]));
                         if good && hit(nonce, base + i as u64) {
                             return true;
                         }
@@ -248,10 +255,7 @@ impl LabelScorer {
         false
     }
 
-    fn lsb_ok(&self, nonce: u32, label: &Block) -> bool {
-        let Some(cipher) = self.nonce_ciphers.get(&nonce) else {
-            return false;
-        };
+    fn lsb_ok(&self, cipher: &Aes128, label: &Block) -> bool {
         let mut out = Block::default();
         cipher.encrypt_block_b2b(label, &mut out);
         let mut lo = [0u8; 8];
