@@ -188,7 +188,7 @@ pub(crate) struct MetricsFile {
 }
 
 /// The walk's state: where problems and ignored keys go.
-pub(crate) struct Walk<'a> {
+struct Walk<'a> {
     pub problems: &'a mut Problems,
     pub ignored: &'a mut Vec<String>,
 }
