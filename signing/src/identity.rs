@@ -554,3 +554,47 @@ mod tests {
         assert!(NodeId::from_hex("abcd").is_err());
     }
 }
+
+#[cfg(all(test, unix))]
+mod permission_tests {
+    use super::*;
+    use std::io;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn loose_permissions_are_warned_about_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let tight = generate(dir.path(), "tight").unwrap();
+        let loose = generate(dir.path(), "loose").unwrap();
+        let loose_path = dir.path().join(loose.file_name());
+        fs::set_permissions(&loose_path, fs::Permissions::from_mode(0o644)).unwrap();
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let ids = tracing::subscriber::with_default(subscriber, || load_dir(dir.path())).unwrap();
+        assert_eq!(ids.len(), 2);
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("WARN"), "{logs}");
+        assert!(logs.contains("loose.key"), "{logs}");
+        assert!(!logs.contains(tight.file_name()), "{logs}");
+        // The warning names the file, never its content.
+        assert!(!logs.contains(&loose.key_file_text()[..64]), "{logs}");
+    }
+}

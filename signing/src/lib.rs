@@ -18,7 +18,12 @@ pub mod signer;
 pub mod verifier;
 
 pub use genesis::{Genesis, GenesisError, GenesisId};
-pub use guard::{Decision, Guard, GuardError, GuardMetrics, Signed, Slot, SlotKind};
+pub use guard::{
+    decide, Decision, Guard, GuardError, GuardMetrics, SignRequest, Signed, Slot, SlotEntry,
+    SlotKind, SlotRecord,
+};
 pub use identity::{Identity, KeyFileError, LoadError, NodeId};
+pub use interchange::{Interchange, InterchangeError};
+pub use migrate::{MigrateError, MigrationReport};
 pub use signer::{Domain, Signature, Signer};
 pub use verifier::Verifier;
