@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::admin::{self, AdminState};
+use crate::api::{
+    self, ApiListeners, ApiServer, ApiSettings, IdentityStates, StateDetail, V2Upstreams,
+};
 use crate::clock::LayerClock;
 use crate::config::{Config, GatewaySection};
 use crate::node::{NodeClient, NodeProbe};
@@ -97,15 +100,29 @@ pub struct Service {
     clock: LayerClock,
     registry: Registry,
     admin_addr: Option<SocketAddr>,
+    api: Option<ApiServer>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Service {
     /// Starts the service. `admin` is the already-bound metrics/status listener, if any.
+    /// Serves no v2 API; see `start_with_api`.
     pub async fn start(
         config: &Config,
         admin: Option<TcpListener>,
+        registry: Registry,
+    ) -> anyhow::Result<Service> {
+        Self::start_with_api(config, admin, ApiListeners::default(), registry).await
+    }
+
+    /// Starts the service and serves the v2 API on `api` (bound by the caller, e.g. with
+    /// `ApiListeners::bind(&config.api)`): local smeshing services, the rest relayed to
+    /// `proxy-api-v2-address`. With no API listener, no v2 pool is started either.
+    pub async fn start_with_api(
+        config: &Config,
+        admin: Option<TcpListener>,
+        api: ApiListeners,
         registry: Registry,
     ) -> anyhow::Result<Service> {
         anyhow::ensure!(
@@ -139,6 +156,8 @@ impl Service {
         .context("starting the node-service gateway")?;
         let node = NodeClient::new(gateway.clone());
 
+        let api = start_api(config, api, &identities, &clock, &metrics)?;
+
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         let admin_addr = match admin {
@@ -167,9 +186,15 @@ impl Service {
             clock,
             registry,
             admin_addr,
+            api,
             stop,
             tasks,
         })
+    }
+
+    /// The v2 API server, when an API listener was given.
+    pub fn api(&self) -> Option<&ApiServer> {
+        self.api.as_ref()
     }
 
     /// The identities whose keys this service holds.
@@ -234,8 +259,51 @@ impl Service {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         self.gateway().shutdown();
+        if let Some(api) = self.api {
+            api.shutdown().await;
+        }
         for task in self.tasks {
             let _ = task.await;
         }
     }
+}
+
+/// Starts the v2 API on `listeners` (nothing when none is bound). Each loaded identity starts
+/// in `WAIT_FOR_ATX_SYNCED`, the first state of its ATX cycle, so `States` is never empty.
+fn start_api(
+    config: &Config,
+    listeners: ApiListeners,
+    identities: &[Identity],
+    clock: &LayerClock,
+    metrics: &GatewayMetrics,
+) -> anyhow::Result<Option<ApiServer>> {
+    if listeners.json.is_none()
+        && listeners.grpc_public.is_none()
+        && listeners.grpc_private.is_none()
+    {
+        return Ok(None);
+    }
+    let settings = ApiSettings::from_config(&config.api);
+    let store = IdentityStates::default();
+    let now = std::time::SystemTime::now();
+    for identity in identities {
+        store.record_now(
+            *identity.node_id().as_bytes(),
+            None,
+            now,
+            StateDetail::WaitForAtxSynced,
+        );
+    }
+    let upstreams = V2Upstreams::start(
+        config.proxy_api_v2.clone(),
+        gateway_settings(&config.gateway),
+        clock.clone(),
+        metrics.clone(),
+        gateway::TlsRoots::platform_and(None),
+        settings.max_request_bytes,
+    )?;
+    let local = api::local_services(config, store);
+    Ok(Some(ApiServer::start(
+        listeners, &settings, local, upstreams,
+    )?))
 }
