@@ -143,11 +143,14 @@ pub enum Slot {
 pub const HARE_ROUNDS_PER_ITERATION: u32 = 7;
 
 impl Slot {
-    /// The hare slot for `layer`, `iteration` and in-iteration `round` (0..7).
+    /// The hare slot for `layer`, `iteration` and in-iteration `round` (0..7). Absurdly large
+    /// iterations saturate, which can only merge slots (more refusals), never split one.
     pub fn hare(layer: u32, iteration: u32, round: u32) -> Slot {
         Slot::Hare {
             layer,
-            round: iteration * HARE_ROUNDS_PER_ITERATION + round,
+            round: iteration
+                .saturating_mul(HARE_ROUNDS_PER_ITERATION)
+                .saturating_add(round),
         }
     }
 
