@@ -5,6 +5,26 @@
 //! service that signs with that folder is stopped. Import merges: a slot already recorded with
 //! the same digest is left alone, a slot recorded with a different digest is an error naming
 //! it, and nothing of a failed import is applied.
+//!
+//! ```json
+//! {
+//!   "format": "smesher-signing-guard",
+//!   "version": 1,
+//!   "genesis_id": "9eebff023abb17ccb775c602daade8ed708f0a50",
+//!   "identities": [{
+//!     "node_id": "8a88e3dd…",
+//!     "entries": [
+//!       { "slot": { "kind": "atx", "publish_epoch": 12 }, "digest": "…" },
+//!       { "slot": { "kind": "hare", "layer": 50123, "round": 9 }, "digest": "…",
+//!         "message": "…", "signature": "…" }
+//!     ]
+//!   }]
+//! }
+//! ```
+//!
+//! Slot kinds: `atx`/`poet_registration` (`publish_epoch`), `ballot`/`proposal`/`certify`
+//! (`layer`), `hare` (`layer`, `round` = iteration·7 + round). A signature is kept on import only
+//! with its message and only if it verifies; otherwise just the digest is recorded.
 
 use std::collections::HashMap;
 
