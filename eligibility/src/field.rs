@@ -140,7 +140,8 @@ impl Fe {
         self.mul(self)
     }
 
-    /// `self^e` for a little-endian exponent.
+    /// `self^e` for a little-endian exponent, bit by bit (a cross-check for the chains).
+    #[cfg(test)]
     fn pow(&self, e: &[u8; 32]) -> Fe {
         let mut acc = Fe::ONE;
         for byte in e.iter().rev() {
@@ -154,9 +155,33 @@ impl Fe {
         acc
     }
 
+    /// `self^(2^k)`.
+    fn square_n(&self, k: u32) -> Fe {
+        (0..k).fold(*self, |acc, _| acc.square())
+    }
+
+    /// (`self^(2^250 − 1)`, `self^11`) by the usual addition chain: every exponent below is
+    /// 2^250 − 1 shifted left by a few bits plus a small remainder.
+    fn pow_2_250_minus_1(&self) -> (Fe, Fe) {
+        let x2 = self.square();
+        let x9 = x2.square_n(2).mul(self);
+        let x11 = x9.mul(&x2);
+        let e5 = x11.square().mul(&x9); // 2^5 − 1
+        let e10 = e5.square_n(5).mul(&e5);
+        let e20 = e10.square_n(10).mul(&e10);
+        let e40 = e20.square_n(20).mul(&e20);
+        let e50 = e40.square_n(10).mul(&e10);
+        let e100 = e50.square_n(50).mul(&e50);
+        let e200 = e100.square_n(100).mul(&e100);
+        let e250 = e200.square_n(50).mul(&e50);
+        (e250, x11)
+    }
+
     /// Multiplicative inverse; zero maps to zero (the `inv0` of RFC 9380).
     pub(crate) fn invert(&self) -> Fe {
-        self.pow(&exponent(0xeb, 0x7f)) // p − 2
+        // p − 2 = 2^5 · (2^250 − 1) + 11
+        let (e250, x11) = self.pow_2_250_minus_1();
+        e250.square_n(5).mul(&x11)
     }
 
     pub(crate) fn is_zero(&self) -> bool {
@@ -173,14 +198,16 @@ impl Fe {
     }
 
     /// Whether the element is a square (zero counts as one).
+    #[cfg(test)]
     pub(crate) fn is_square(&self) -> bool {
-        let legendre = self.pow(&exponent(0xf6, 0x3f)); // (p − 1) / 2
-        legendre.is_zero() || legendre.ct_eq(&Fe::ONE)
+        self.sqrt().is_some()
     }
 
     /// A square root if one exists (either root; callers fix the sign).
     pub(crate) fn sqrt(&self) -> Option<Fe> {
-        let cand = self.pow(&exponent(0xfe, 0x0f)); // (p + 3) / 8
+        // (p + 3) / 8 = 2^2 · (2^250 − 1) + 2
+        let (e250, _) = self.pow_2_250_minus_1();
+        let cand = e250.square_n(2).mul(&self.square());
         let sq = cand.square();
         if sq.ct_eq(self) {
             Some(cand)
@@ -192,8 +219,8 @@ impl Fe {
     }
 }
 
-/// Exponents of the form `low ‖ ff…ff ‖ high` (little-endian), which covers p−2, (p−1)/2,
-/// (p+3)/8 and (p−1)/4.
+/// Exponents of the form `low ‖ ff…ff ‖ high` (little-endian): p−2, (p−1)/2, (p+3)/8, (p−1)/4.
+#[cfg(test)]
 fn exponent(low: u8, high: u8) -> [u8; 32] {
     let mut e = [0xffu8; 32];
     e[0] = low;
@@ -204,7 +231,12 @@ fn exponent(low: u8, high: u8) -> [u8; 32] {
 /// √−1 = 2^((p−1)/4), since 2 is not a square mod p.
 pub(crate) fn sqrt_minus_one() -> &'static Fe {
     static CELL: OnceLock<Fe> = OnceLock::new();
-    CELL.get_or_init(|| Fe::from_u64(2).pow(&exponent(0xfb, 0x1f)))
+    // (p − 1) / 4 = 2^3 · (2^250 − 1) + 3
+    CELL.get_or_init(|| {
+        let two = Fe::from_u64(2);
+        let (e250, _) = two.pow_2_250_minus_1();
+        e250.square_n(3).mul(&two.square().mul(&two))
+    })
 }
 
 /// One carry pass: every limb below 2^51 except limb 0, which stays below 2^51 + 19·2^13.
@@ -225,6 +257,29 @@ fn carry(mut l: [u64; 5]) -> [u64; 5] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addition_chains_match_plain_powers() {
+        let x = Fe::from_be_bytes_mod_p(&[0xa7; 40]);
+        assert_eq!(
+            x.invert().to_bytes(),
+            x.pow(&exponent(0xeb, 0x7f)).to_bytes()
+        );
+        assert_eq!(
+            sqrt_minus_one().to_bytes(),
+            Fe::from_u64(2).pow(&exponent(0xfb, 0x1f)).to_bytes()
+        );
+        let legendre = |v: &Fe| v.pow(&exponent(0xf6, 0x3f)); // (p − 1) / 2
+        for seed in 0u8..32 {
+            let v = Fe::from_be_bytes_mod_p(&[seed; 33]);
+            assert_eq!(
+                v.is_square(),
+                v.is_zero() || legendre(&v).ct_eq(&Fe::ONE),
+                "seed {seed}"
+            );
+        }
+        assert_eq!(Fe::ZERO.invert().to_bytes(), [0u8; 32]);
+    }
 
     #[test]
     fn sqrt_minus_one_squares_to_minus_one() {

@@ -246,14 +246,15 @@ fn map_to_edwards(u: &Fe) -> EdwardsPoint {
     if x1.is_zero() {
         x1 = a.neg();
     }
-    let gx1 = g(&x1);
-    let (s, t) = if gx1.is_square() {
-        let y = gx1.sqrt().unwrap_or(Fe::ZERO);
-        (x1, if y.sgn0() { y } else { y.neg() })
-    } else {
-        let x2 = x1.neg().sub(&a);
-        let y = g(&x2).sqrt().unwrap_or(Fe::ZERO);
-        (x2, if y.sgn0() { y.neg() } else { y })
+    // x1 is used when g(x1) is a square (y with sgn0 = 1), else x2 = −x1 − A, whose g(x2)
+    // is then a square (y with sgn0 = 0).
+    let (s, t) = match g(&x1).sqrt() {
+        Some(y) => (x1, if y.sgn0() { y } else { y.neg() }),
+        None => {
+            let x2 = x1.neg().sub(&a);
+            let y = g(&x2).sqrt().unwrap_or(Fe::ZERO);
+            (x2, if y.sgn0() { y.neg() } else { y })
+        }
     };
     // (x, y) = (c·s/t, (s − 1)/(s + 1)), with one inversion for both denominators.
     let s_plus = s.add(&Fe::ONE);
