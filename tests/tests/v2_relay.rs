@@ -93,7 +93,11 @@ async fn json_load(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_thousand_calls_spread_evenly_and_one_upstream_down_loses_none() {
     let ups = upstreams(3).await;
-    let api = start(IdentityStates::default(), &urls(&ups), Options::default()).await;
+    let steady = Options {
+        settings: steady_settings(),
+        ..Options::default()
+    };
+    let api = start(IdentityStates::default(), &urls(&ups), steady).await;
     let pool = api.server.upstreams().unwrap().gateway.clone();
     pool.wait_until_probed().await;
     assert_eq!(pool.healthy_count(), 3);
@@ -283,7 +287,11 @@ async fn stream(
 #[tokio::test]
 async fn grpc_unary_calls_take_turns_and_streams_stay_on_one_upstream_in_order() {
     let ups = upstreams(3).await;
-    let api = start(IdentityStates::default(), &urls(&ups), Options::default()).await;
+    let steady = Options {
+        settings: steady_settings(),
+        ..Options::default()
+    };
+    let api = start(IdentityStates::default(), &urls(&ups), steady).await;
     api.server
         .upstreams()
         .unwrap()
@@ -414,5 +422,18 @@ async fn https_upstreams_signed_by_the_configured_ca_work_and_a_wrong_ca_is_name
     let e = unary(&mut grpc_client(&api).await, "x").await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unavailable);
     assert!(e.message().contains("invalid peer certificate"), "{e:?}");
+    api.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversized_grpc_message_is_refused_before_any_upstream_sees_it() {
+    let ups = upstreams(1).await;
+    let api = start(IdentityStates::default(), &urls(&ups), Options::default()).await;
+    let mut g = grpc_client(&api).await;
+    let e = unary(&mut g, &"x".repeat(100 * 1024)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("65536 bytes"), "{e:?}");
+    assert_eq!(ups[0].calls(GRPC_UNARY), 0);
+    assert_eq!(unary(&mut g, "small").await.unwrap().text, "up0:small");
     api.server.shutdown().await;
 }

@@ -31,6 +31,17 @@ pub fn pool_settings() -> gateway::Settings {
     }
 }
 
+/// Settings for tests that count turns exactly: a slow probe or try on a loaded machine must
+/// not take an upstream out of the rotation; a dead upstream is still ejected after 2 failures.
+pub fn steady_settings() -> gateway::Settings {
+    gateway::Settings {
+        probe_timeout: Duration::from_secs(5),
+        fall: 3,
+        per_try_timeout: Duration::from_secs(5),
+        ..pool_settings()
+    }
+}
+
 pub struct Api {
     pub server: ApiServer,
     pub json: String,
