@@ -173,7 +173,8 @@ fn prepare(
 
 /// Seats won by `proof` (`CalcEligibility` after VRF verification). A weight beyond
 /// [`MAX_SUPPORTED_N`] gives 0 seats and no error, as the Go oracle does. The count is
-/// truncated to 16 bits, as Go's `uint16(x)` does.
+/// truncated to 16 bits, as Go's `uint16(x)` does. The scan evaluates BinCDF once per seat
+/// (plus one), so its cost grows with n·p, which the committee keeps small.
 pub fn calc_eligibility(
     proof: &[u8; PROOF_LEN],
     miner_weight: u64,

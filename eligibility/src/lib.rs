@@ -8,6 +8,19 @@
 //! - [`proposal`]: proposal slots per epoch and the layer of each slot.
 //!
 //! `field` holds the GF(2^255 − 19) arithmetic the hash-to-curve step needs.
+//!
+//! ```
+//! use eligibility::{hare, HareRound, VrfSecretKey};
+//!
+//! let key = VrfSecretKey::from_seed(&[1u8; 32]);
+//! let round = HareRound { beacon: [0xde, 0xad, 0xbe, 0xef], layer: 105_725, round: 0 };
+//! let proof = round.prove(&key);
+//! // 10% of the weight, committee 50: how many seats, and a checker agrees.
+//! let seats = hare::calc_eligibility(&proof, 200, 2_000, 50).unwrap();
+//! assert!(hare::validate(seats, &proof, 200, 2_000, 50).unwrap());
+//! let weights = hare::Weights { miner: 200, total: 2_000 };
+//! assert_eq!(hare::calc_verified(&key.public_key(), &round, &proof, weights, 50), Ok(seats));
+//! ```
 
 pub mod bincdf;
 mod field;
