@@ -84,6 +84,8 @@ struct Shared {
     reprobe: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     reload: Mutex<()>,
+    /// `https://` upstreams allowed: the pool's calls go through a TLS-capable relay.
+    https: bool,
 }
 
 impl Gateway {
@@ -98,11 +100,11 @@ impl Gateway {
         registry: &prometheus::Registry,
     ) -> Result<Gateway, GatewayError> {
         // Everything that can fail is checked before registering, so a failure leaves no trace.
-        let upstreams = check_config(&upstreams, &settings)?;
+        let upstreams = check_config(&upstreams, &settings, false)?;
         let runtime = current_runtime()?;
         let metrics = GatewayMetrics::register(registry)?;
         Ok(Self::start(
-            pool, upstreams, settings, probe, metrics, runtime,
+            pool, upstreams, settings, probe, metrics, runtime, false,
         ))
     }
 
@@ -114,10 +116,27 @@ impl Gateway {
         probe: Arc<dyn Probe>,
         metrics: GatewayMetrics,
     ) -> Result<Gateway, GatewayError> {
-        let upstreams = check_config(&upstreams, &settings)?;
+        let upstreams = check_config(&upstreams, &settings, false)?;
         let runtime = current_runtime()?;
         Ok(Self::start(
-            pool, upstreams, settings, probe, metrics, runtime,
+            pool, upstreams, settings, probe, metrics, runtime, false,
+        ))
+    }
+
+    /// Like `with_metrics`, for a pool whose calls go through `Relay` (which speaks TLS), so
+    /// `https://` upstreams are accepted. Only the health checker and status of this gateway
+    /// are used; its own `call` has no TLS.
+    pub fn with_metrics_for_relay(
+        pool: &str,
+        upstreams: Vec<Url>,
+        settings: Settings,
+        probe: Arc<dyn Probe>,
+        metrics: GatewayMetrics,
+    ) -> Result<Gateway, GatewayError> {
+        let upstreams = check_config(&upstreams, &settings, true)?;
+        let runtime = current_runtime()?;
+        Ok(Self::start(
+            pool, upstreams, settings, probe, metrics, runtime, true,
         ))
     }
 
@@ -128,6 +147,7 @@ impl Gateway {
         probe: Arc<dyn Probe>,
         metrics: GatewayMetrics,
         runtime: tokio::runtime::Handle,
+        https: bool,
     ) -> Gateway {
         let pool: Arc<str> = pool.into();
         let settings = Arc::new(settings);
@@ -176,6 +196,7 @@ impl Gateway {
                 reprobe,
                 shutdown,
                 reload: Mutex::new(()),
+                https,
             }),
         }
     }
@@ -211,7 +232,7 @@ impl Gateway {
     /// history is kept for URLs that stay; removed upstreams stop being probed and lose their
     /// metric series; new ones are probed at once. On error nothing changes.
     pub fn reload(&self, upstreams: Vec<Url>, settings: Settings) -> Result<(), GatewayError> {
-        let upstreams = check_config(&upstreams, &settings)?;
+        let upstreams = check_config(&upstreams, &settings, self.shared.https)?;
         let shared = &self.shared;
         let _one_at_a_time = shared.reload.lock().unwrap_or_else(|e| e.into_inner());
         let old = shared.current.load_full();
@@ -357,7 +378,11 @@ fn current_runtime() -> Result<tokio::runtime::Handle, GatewayError> {
 }
 
 /// Settings checked, URLs checked, non-empty and without repeats.
-fn check_config(urls: &[Url], settings: &Settings) -> Result<Vec<Upstream>, GatewayError> {
+fn check_config(
+    urls: &[Url],
+    settings: &Settings,
+    https: bool,
+) -> Result<Vec<Upstream>, GatewayError> {
     settings.validate().map_err(GatewayError::InvalidSettings)?;
     if urls.is_empty() {
         return Err(GatewayError::InvalidUpstreamList("no upstreams".into()));
@@ -366,7 +391,7 @@ fn check_config(urls: &[Url], settings: &Settings) -> Result<Vec<Upstream>, Gate
     for url in urls {
         let upstream = Upstream::new(url.clone())?;
         // Refused here rather than failing every call: the stack has no TLS connector yet.
-        if url.scheme() == "https" {
+        if url.scheme() == "https" && !https {
             return Err(GatewayError::InvalidUpstream {
                 url: upstream.redacted().to_string(),
                 reason: "https is not supported yet (no TLS connector)".into(),
