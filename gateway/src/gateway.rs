@@ -356,6 +356,11 @@ impl Gateway {
         (*self.shared.current.load().settings).clone()
     }
 
+    /// The metrics this pool reports to (also used by `Relay`).
+    pub(crate) fn metrics(&self) -> &GatewayMetrics {
+        &self.shared.metrics
+    }
+
     /// The current members and settings, for routers other than active-passive
     /// (`RoundRobin`), which share this pool's health checker and ejection.
     pub(crate) fn members(&self) -> (Arc<[Arc<Member>]>, Arc<Settings>) {

@@ -152,6 +152,17 @@ impl GatewayMetrics {
             .observe(seconds);
     }
 
+    /// One relayed try (`Relay`): `code` is the HTTP status, `timeout` or `error`; the
+    /// duration is to the answer's headers, as a streamed body may last indefinitely.
+    pub(crate) fn record_relay_try(&self, pool: &str, upstream: &str, code: &str, seconds: f64) {
+        self.requests
+            .with_label_values(&[pool, upstream, code])
+            .inc();
+        self.duration
+            .with_label_values(&[pool, upstream])
+            .observe(seconds);
+    }
+
     pub(crate) fn record_failover(&self, pool: &str, reason: FailoverReason) {
         self.failovers
             .with_label_values(&[pool, reason.as_str()])

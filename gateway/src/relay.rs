@@ -196,7 +196,19 @@ impl Relay {
             }
             let started = Instant::now();
             let timeout = plan.settings.per_try_timeout;
-            let error = match tokio::time::timeout(timeout, self.client.request(req)).await {
+            let outcome = tokio::time::timeout(timeout, self.client.request(req)).await;
+            let code = match &outcome {
+                Ok(Ok(response)) => response.status().as_str().to_owned(),
+                Ok(Err(_)) => "error".to_owned(),
+                Err(_) => "timeout".to_owned(),
+            };
+            self.pool.gateway().metrics().record_relay_try(
+                self.pool.gateway().pool(),
+                member.upstream.redacted(),
+                &code,
+                started.elapsed().as_secs_f64(),
+            );
+            let error = match outcome {
                 Ok(Ok(response)) => {
                     let latency = started.elapsed();
                     match self.refused(&response) {

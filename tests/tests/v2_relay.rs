@@ -118,6 +118,7 @@ async fn three_thousand_calls_spread_evenly_and_one_upstream_down_loses_none() {
             u.name()
         );
     }
+    assert_eq!(relayed_tries(&api.registry, "v2-api", "200"), 3000);
 
     // One upstream dies without the health checker knowing yet: its turns fail over at once,
     // and once it is ejected or probed down it gets no turns at all.

@@ -44,6 +44,7 @@ pub fn steady_settings() -> gateway::Settings {
 
 pub struct Api {
     pub server: ApiServer,
+    pub registry: prometheus::Registry,
     pub json: String,
     pub grpc: String,
 }
@@ -119,6 +120,7 @@ pub async fn start(store: IdentityStates, upstreams: &[String], opts: Options) -
         json: format!("http://{}", server.json_addr().unwrap()),
         grpc: format!("http://{}", server.grpc_public_addr().unwrap()),
         server,
+        registry,
     }
 }
 
@@ -173,4 +175,23 @@ pub async fn call(
 
 pub async fn get(url: &str) -> Answer {
     call(&client(), Method::GET, url, &[], Bytes::new()).await
+}
+
+/// Sum of `smesher_upstream_requests_total` for `pool` and `code` over every upstream.
+pub fn relayed_tries(registry: &prometheus::Registry, pool: &str, code: &str) -> u64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "smesher_upstream_requests_total")
+        .flat_map(|f| f.get_metric())
+        .filter(|m| {
+            let has = |k: &str, v: &str| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == k && l.value() == v)
+            };
+            has("pool", pool) && has("code", code)
+        })
+        .map(|m| m.get_counter().get_value() as u64)
+        .sum()
 }
