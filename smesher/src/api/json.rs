@@ -464,6 +464,31 @@ mod tests {
     }
 
     #[test]
+    fn sixty_four_bit_integers_are_strings_and_unknown_enum_numbers_stay_numbers() {
+        let req = v2::IdentityStatesRequest {
+            states: vec![15, 99],
+            smeshers: vec![vec![1]],
+            from: Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: 20,
+            }),
+            to: None,
+            limit: u64::MAX,
+            order: 1,
+        };
+        assert_eq!(
+            to_json(&req, "spacemesh.v2beta1.IdentityStatesRequest").unwrap(),
+            r#"{"states":["ELIGIBLE",99],"smeshers":["AQ=="],"from":"1970-01-01T00:00:01.000000020Z","to":null,"limit":"18446744073709551615","order":"DESC"}"#
+        );
+        let back: v2::IdentityStatesRequest = from_body(
+            br#"{"states":["ELIGIBLE",99],"smeshers":["AQ=="],"from":"1970-01-01T00:00:01.000000020Z","to":null,"limit":"18446744073709551615","order":"DESC"}"#,
+            "spacemesh.v2beta1.IdentityStatesRequest",
+        )
+        .unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
     fn query_strings_accept_names_numbers_and_both_name_styles() {
         let req: v2::IdentityStatesRequest = from_query(
             Some("states=ELIGIBLE&states=2&smeshers=AQ%3D%3D&smeshers=Ag==&limit=5&order=DESC&from=2024-01-02T03:04:05.5Z&unknown=1"),
