@@ -1,6 +1,7 @@
 //! Relay overhead of the v2 API, printed (never asserted): the latency the JSON listener and the
 //! gRPC listener add over a direct call to the same simnet v2 upstream (p50/p99, measured in
-//! the same run, direct and relayed calls interleaved), and throughput at a fixed concurrency.
+//! the same run, direct and relayed calls interleaved), and throughput at a fixed concurrency
+//! (direct and relayed rounds alternating).
 //!
 //! Run with `cargo run --release -p bench --bin v2_relay`.
 
@@ -23,7 +24,8 @@ use tonic::codec::ProstCodec;
 use tonic::transport::Channel;
 
 const CALLS: usize = 3_000;
-const THROUGHPUT_CALLS: usize = 10_000;
+const THROUGHPUT_CALLS: usize = 4_000;
+const ROUNDS: usize = 5;
 const CONCURRENCY: usize = 16;
 const JSON_PATH: &str = "/spacemesh.v2beta1.NetworkService/Info";
 
@@ -64,27 +66,41 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     report("gRPC unary", &d, &r);
 
-    println!("== throughput ({THROUGHPUT_CALLS} calls, {CONCURRENCY} in flight)");
-    for (name, relayed) in [("direct", false), ("relayed", true)] {
-        let url = format!(
-            "{}{JSON_PATH}",
-            if relayed { &relayed_json } else { &direct }
-        );
-        let http = http.clone();
-        let rate = throughput(move || {
+    println!("== throughput ({ROUNDS} alternating rounds of {THROUGHPUT_CALLS} calls, {CONCURRENCY} in flight; median round)");
+    let (mut json_rates, mut grpc_rates) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    for _ in 0..ROUNDS {
+        for (i, relayed) in [false, true].into_iter().enumerate() {
+            let url = format!(
+                "{}{JSON_PATH}",
+                if relayed { &relayed_json } else { &direct }
+            );
             let http = http.clone();
-            let url = url.clone();
-            async move { json_call(&http, &url).await }
-        })
-        .await?;
-        println!("JSON GET   {name:>8}: {rate:>8.0} calls/s");
+            json_rates[i].push(
+                throughput(move || {
+                    let http = http.clone();
+                    let url = url.clone();
+                    async move { json_call(&http, &url).await }
+                })
+                .await?,
+            );
+            let g = if relayed {
+                relay_grpc.clone()
+            } else {
+                direct_grpc.clone()
+            };
+            grpc_rates[i].push(throughput(move || unary(g.clone())).await?);
+        }
     }
-    for (name, g) in [
-        ("direct", direct_grpc.clone()),
-        ("relayed", relay_grpc.clone()),
+    for (name, rates) in [
+        ("JSON GET", &mut json_rates),
+        ("gRPC unary", &mut grpc_rates),
     ] {
-        let rate = throughput(move || unary(g.clone())).await?;
-        println!("gRPC unary {name:>8}: {rate:>8.0} calls/s");
+        let [direct, relayed] = rates;
+        println!(
+            "{name:<10}: direct {:>8.0} calls/s, relayed {:>8.0} calls/s",
+            median(direct),
+            median(relayed)
+        );
     }
     api.shutdown().await;
     Ok(())
@@ -197,6 +213,11 @@ where
         t.await??;
     }
     Ok(THROUGHPUT_CALLS as f64 / started.elapsed().as_secs_f64())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
