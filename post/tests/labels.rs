@@ -67,6 +67,22 @@ fn labels_match_reference() {
         let total = o.labels_per_unit * u64::from(o.num_units);
         let nonce = case["vrf_nonce"].as_u64().unwrap();
         assert!(post::vrf_nonce_is_valid(&c, o.scrypt, nonce, total));
+        assert!(!post::vrf_nonce_is_valid(&c, o.scrypt, total, total));
+        // The nonce is the first index of the smallest full output; most others fail the rule.
+        let outputs: Vec<[u8; 32]> = (0..total).map(|i| labeler.output(i)).collect();
+        let min = outputs.iter().min().unwrap();
+        assert_eq!(outputs.iter().position(|o| o == min), Some(nonce as usize));
+        let threshold = post::vrf_difficulty(total);
+        let invalid = outputs.iter().filter(|o| **o >= threshold).count();
+        assert!(
+            invalid > 0
+                && !post::vrf_nonce_is_valid(
+                    &c,
+                    o.scrypt,
+                    outputs.iter().position(|o| *o >= threshold).unwrap() as u64,
+                    total
+                )
+        );
     }
 }
 

@@ -265,6 +265,109 @@ fn high_k1_uses_msb_above_zero() {
     );
 }
 
+#[derive(Default)]
+struct Recorder {
+    passes: std::sync::Mutex<Vec<std::ops::Range<u32>>>,
+    pows: std::sync::Mutex<Vec<u32>>,
+    positions: std::sync::Mutex<Vec<(u64, u64)>>,
+}
+
+impl post::ProvingProgress for Recorder {
+    fn pass_started(&self, nonces: std::ops::Range<u32>) {
+        self.passes.lock().unwrap().push(nonces);
+    }
+    fn pow_found(&self, group: u32, _pow: u64) {
+        self.pows.lock().unwrap().push(group);
+    }
+    fn data_scored(&self, position: u64, total: u64) {
+        self.positions.lock().unwrap().push((position, total));
+    }
+}
+
+/// A k2pow stand-in for tests about pass bookkeeping only: the proof is never verified.
+struct FixedPow;
+
+impl post::PowSolver for FixedPow {
+    fn solve(
+        &self,
+        group: u8,
+        _: &[u8; 8],
+        _: &[u8; 32],
+        _: &[u8; 32],
+        _: &AtomicBool,
+    ) -> Result<u64, post::PowError> {
+        Ok(u64::from(group))
+    }
+}
+
+#[test]
+fn progress_reports_passes_groups_and_positions() {
+    let c = Case {
+        n: 16,
+        labels_per_unit: 1024,
+        num_units: 1,
+        max_file_size: 4096,
+        k1: 8,
+        k2: 1000, // unreachable: every pass reads all data, then the next range follows
+        nonces: 32,
+        threads: 1,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &c, 5);
+    let (mut cfg, _) = configs(&c);
+    cfg.k2 = 1000;
+    let rec = Recorder::default();
+    let err = generate_proof(
+        dir.path(),
+        &[1; 32],
+        &cfg,
+        &ProvingOptions {
+            nonces: 2048,
+            threads: 1,
+            batch_bytes: 4096,
+        },
+        &FixedPow,
+        &rec,
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    assert!(matches!(err, post::ProveError::NoncesExhausted), "{err}");
+    assert_eq!(*rec.passes.lock().unwrap(), vec![0..2048, 2048..4096]);
+    assert_eq!(*rec.pows.lock().unwrap(), (0..256).collect::<Vec<u32>>());
+    let positions = rec.positions.lock().unwrap();
+    // Four 4 KiB batches per pass, single-threaded so in order.
+    let one_pass: Vec<(u64, u64)> = (1..=4).map(|i| (i * 4096, 16384)).collect();
+    assert_eq!(*positions, [one_pass.clone(), one_pass].concat());
+}
+
+#[test]
+fn stop_flag_ends_proving() {
+    let c = Case {
+        n: 16,
+        labels_per_unit: 256,
+        num_units: 1,
+        max_file_size: 4096,
+        k1: 8,
+        k2: 10,
+        nonces: 16,
+        threads: 1,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path(), &c, 6);
+    let (cfg, _) = configs(&c);
+    let err = generate_proof(
+        dir.path(),
+        &[1; 32],
+        &cfg,
+        &ProvingOptions::default(),
+        randomx(),
+        &NoProgress,
+        &AtomicBool::new(true),
+    )
+    .unwrap_err();
+    assert!(matches!(err, post::ProveError::Stopped), "{err}");
+}
+
 #[test]
 fn single_threaded_proofs_are_deterministic() {
     let c = Case {
