@@ -23,8 +23,9 @@
 //! | `tls.rs` | rustls client config (platform roots + extra CA) and connectors |
 //! | `error.rs` | `TryError` (one try), `GatewayError` (what callers see) |
 //!
-//! HTTPS is not wired yet: `HttpClient` is generic over the connector so a rustls connector
-//! can be added without touching the routing.
+//! HTTPS: `Relay` speaks TLS through `tls.rs` (rustls, ring); the active-passive `HttpClient`
+//! does not yet, but it is generic over the connector, so `tls::connector` can be plugged in
+//! without touching the routing.
 
 mod checker;
 mod client;
