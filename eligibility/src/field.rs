@@ -115,10 +115,29 @@ impl Fe {
         let b3 = b[3] * 19;
         let b4 = b[4] * 19;
         let c0 = m(a[0], b[0]) + m(a[4], b1) + m(a[3], b2) + m(a[2], b3) + m(a[1], b4);
-        let mut c1 = m(a[1], b[0]) + m(a[0], b[1]) + m(a[4], b2) + m(a[3], b3) + m(a[2], b4);
-        let mut c2 = m(a[2], b[0]) + m(a[1], b[1]) + m(a[0], b[2]) + m(a[4], b3) + m(a[3], b4);
-        let mut c3 = m(a[3], b[0]) + m(a[2], b[1]) + m(a[1], b[2]) + m(a[0], b[3]) + m(a[4], b4);
-        let mut c4 = m(a[4], b[0]) + m(a[3], b[1]) + m(a[2], b[2]) + m(a[1], b[3]) + m(a[0], b[4]);
+        let c1 = m(a[1], b[0]) + m(a[0], b[1]) + m(a[4], b2) + m(a[3], b3) + m(a[2], b4);
+        let c2 = m(a[2], b[0]) + m(a[1], b[1]) + m(a[0], b[2]) + m(a[4], b3) + m(a[3], b4);
+        let c3 = m(a[3], b[0]) + m(a[2], b[1]) + m(a[1], b[2]) + m(a[0], b[3]) + m(a[4], b4);
+        let c4 = m(a[4], b[0]) + m(a[3], b[1]) + m(a[2], b[2]) + m(a[1], b[3]) + m(a[0], b[4]);
+        Fe::reduce_wide(c0, c1, c2, c3, c4)
+    }
+
+    /// `self²` with the symmetric products computed once.
+    pub(crate) fn square(&self) -> Fe {
+        let a = &self.0;
+        let m = |x: u64, y: u64| u128::from(x) * u128::from(y);
+        let (a3_19, a4_19) = (a[3] * 19, a[4] * 19);
+        let (d0, d1, d2) = (a[0] * 2, a[1] * 2, a[2] * 2);
+        let c0 = m(a[0], a[0]) + m(d1, a4_19) + m(d2, a3_19);
+        let c1 = m(d0, a[1]) + m(d2, a4_19) + m(a[3], a3_19);
+        let c2 = m(d0, a[2]) + m(a[1], a[1]) + m(a[3] * 2, a4_19);
+        let c3 = m(d0, a[3]) + m(d1, a[2]) + m(a[4], a4_19);
+        let c4 = m(d0, a[4]) + m(d1, a[3]) + m(a[2], a[2]);
+        Fe::reduce_wide(c0, c1, c2, c3, c4)
+    }
+
+    /// Carries five wide column sums back into 51-bit limbs.
+    fn reduce_wide(c0: u128, mut c1: u128, mut c2: u128, mut c3: u128, mut c4: u128) -> Fe {
         c1 += c0 >> 51;
         c2 += c1 >> 51;
         c3 += c2 >> 51;
@@ -134,10 +153,6 @@ impl Fe {
         // top < 2^64 / 19 for loosely reduced inputs, so 19·top fits.
         r[0] += top * 19;
         Fe(carry(r))
-    }
-
-    pub(crate) fn square(&self) -> Fe {
-        self.mul(self)
     }
 
     /// `self^e` for a little-endian exponent, bit by bit (a cross-check for the chains).
@@ -175,6 +190,13 @@ impl Fe {
         let e200 = e100.square_n(100).mul(&e100);
         let e250 = e200.square_n(50).mul(&e50);
         (e250, x11)
+    }
+
+    /// `self^((p − 5) / 8)`, the core of a square root of a ratio.
+    pub(crate) fn pow_p58(&self) -> Fe {
+        // (p − 5) / 8 = 2^2 · (2^250 − 1) + 1
+        let (e250, _) = self.pow_2_250_minus_1();
+        e250.square_n(2).mul(self)
     }
 
     /// Multiplicative inverse; zero maps to zero (the `inv0` of RFC 9380).
@@ -279,6 +301,21 @@ mod tests {
             );
         }
         assert_eq!(Fe::ZERO.invert().to_bytes(), [0u8; 32]);
+    }
+
+    #[test]
+    fn square_matches_mul() {
+        for seed in 0u8..16 {
+            let x = Fe::from_be_bytes_mod_p(&[seed.wrapping_mul(37) ^ 0x5c; 64]);
+            let y = x.sub(&Fe::from_u64(u64::from(seed)));
+            assert_eq!(x.square().to_bytes(), x.mul(&x).to_bytes());
+            assert_eq!(y.square().to_bytes(), y.mul(&y).to_bytes());
+        }
+        let x = Fe::from_be_bytes_mod_p(&[0x3d; 40]);
+        assert_eq!(
+            x.pow_p58().to_bytes(),
+            x.pow(&exponent(0xfd, 0x0f)).to_bytes()
+        );
     }
 
     #[test]

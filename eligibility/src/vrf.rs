@@ -236,9 +236,70 @@ fn edwards_map_constant() -> &'static Fe {
     })
 }
 
-/// Elligator 2 onto curve25519 (RFC 9380 §6.7.1, Z = 2), then the rational map to
-/// edwards25519 (§6.8.2); the exceptional case maps to the identity.
+/// 2^((p + 3) / 8): relates a root of g(x1)/gxd to one of g(x2)/gxd = 2u²·g(x1)/gxd.
+fn elligator_root_of_two() -> &'static Fe {
+    static CELL: OnceLock<Fe> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let two = Fe::from_u64(2);
+        // (p − 5)/8 + 1 = (p + 3)/8
+        two.pow_p58().mul(&two)
+    })
+}
+
+/// Elligator 2 onto curve25519 (RFC 9380 §6.7.1, Z = 2) in the inversion-free form of its
+/// appendix G.2.1, then the rational map to edwards25519 (§6.8.2, G.2.2): one
+/// exponentiation for the square root, one inversion for affine coordinates.
 fn map_to_edwards(u: &Fe) -> EdwardsPoint {
+    let a = Fe::from_u64(MONT_A);
+    let two_u2 = Fe::from_u64(2).mul(&u.square());
+    let xd = two_u2.add(&Fe::ONE); // never 0: −1/2 is not a square
+    let x1n = a.neg(); // x1 = x1n / xd
+    let xd2 = xd.square();
+    let gxd = xd2.mul(&xd);
+    // g(x1)·xd³ = x1n³ + A·x1n²·xd + x1n·xd²
+    let gx1 = a.mul(&xd).add(&x1n).mul(&x1n).add(&xd2).mul(&x1n);
+    // Candidate root of gx1/gxd: gx1·gxd³·(gx1·gxd⁷)^((p−5)/8).
+    let gxd3 = gxd.square().mul(&gxd);
+    let t = gx1.mul(&gxd3);
+    let y11 = t.mul(&gxd3.mul(&gxd.square().square()).mul(&gx1).pow_p58());
+    let is_root = |y: &Fe, num: &Fe| y.square().mul(&gxd).ct_eq(num);
+    let i = crate::field::sqrt_minus_one();
+    let y1 = if is_root(&y11, &gx1) {
+        Some(y11)
+    } else {
+        let y12 = y11.mul(i);
+        is_root(&y12, &gx1).then_some(y12)
+    };
+    // x1 when g(x1) is a square (root with sgn0 = 1), else x2 = 2u²·x1 (root with sgn0 = 0).
+    let (xn, y) = match y1 {
+        Some(y) => (x1n, if y.sgn0() { y } else { y.neg() }),
+        None => {
+            let gx2 = gx1.mul(&two_u2);
+            let y21 = y11.mul(u).mul(elligator_root_of_two());
+            let y = if is_root(&y21, &gx2) { y21 } else { y21.mul(i) };
+            (x1n.mul(&two_u2), if y.sgn0() { y.neg() } else { y })
+        }
+    };
+    // Edwards (x, y) = (c·s/t, (s − 1)/(s + 1)) with s = xn/xd, t = y:
+    // x = c·xn / (xd·y), y = (xn − xd)/(xn + xd), over one shared inversion.
+    let x_den = xd.mul(&y);
+    let y_num = xn.sub(&xd);
+    let y_den = xn.add(&xd);
+    let den = x_den.mul(&y_den);
+    if den.is_zero() {
+        return EdwardsPoint::default();
+    }
+    let inv = den.invert();
+    let x = edwards_map_constant().mul(&xn).mul(&y_den).mul(&inv);
+    let y = y_num.mul(&x_den).mul(&inv);
+    let mut enc = y.to_bytes();
+    enc[31] |= u8::from(x.sgn0()) << 7;
+    CompressedEdwardsY(enc).decompress().unwrap_or_default()
+}
+
+/// The same map written directly from RFC 9380 §6.7.1, to check the optimised one.
+#[cfg(test)]
+fn map_to_edwards_reference(u: &Fe) -> EdwardsPoint {
     let a = Fe::from_u64(MONT_A);
     let g = |x: &Fe| x.square().mul(x).add(&a.mul(&x.square())).add(x);
     let denom = Fe::ONE.add(&Fe::from_u64(2).mul(&u.square()));
@@ -246,8 +307,6 @@ fn map_to_edwards(u: &Fe) -> EdwardsPoint {
     if x1.is_zero() {
         x1 = a.neg();
     }
-    // x1 is used when g(x1) is a square (y with sgn0 = 1), else x2 = −x1 − A, whose g(x2)
-    // is then a square (y with sgn0 = 0).
     let (s, t) = match g(&x1).sqrt() {
         Some(y) => (x1, if y.sgn0() { y } else { y.neg() }),
         None => {
@@ -256,7 +315,6 @@ fn map_to_edwards(u: &Fe) -> EdwardsPoint {
             (x2, if y.sgn0() { y.neg() } else { y })
         }
     };
-    // (x, y) = (c·s/t, (s − 1)/(s + 1)), with one inversion for both denominators.
     let s_plus = s.add(&Fe::ONE);
     let den = t.mul(&s_plus);
     if den.is_zero() {
@@ -343,6 +401,42 @@ mod tests {
         pi[48..].copy_from_slice(&sum);
         assert!(!verify(&sk.public_key(), b"x", &pi));
         assert!(proof_to_hash(&pi).is_none());
+    }
+
+    #[test]
+    fn optimised_map_matches_the_reference() {
+        let mut both_branches = (0, 0);
+        for seed in 0u32..200 {
+            let mut bytes = [0u8; 48];
+            bytes[..4].copy_from_slice(&seed.to_le_bytes());
+            bytes[40..44].copy_from_slice(&seed.wrapping_mul(0x9e37_79b9).to_le_bytes());
+            let u = Fe::from_be_bytes_mod_p(&bytes);
+            let g_is_square = {
+                let a = Fe::from_u64(MONT_A);
+                let x1 = a
+                    .neg()
+                    .mul(&Fe::ONE.add(&Fe::from_u64(2).mul(&u.square())).invert());
+                x1.square()
+                    .mul(&x1)
+                    .add(&a.mul(&x1.square()))
+                    .add(&x1)
+                    .is_square()
+            };
+            if g_is_square {
+                both_branches.0 += 1;
+            } else {
+                both_branches.1 += 1;
+            }
+            assert_eq!(
+                map_to_edwards(&u).compress(),
+                map_to_edwards_reference(&u).compress(),
+                "seed {seed}"
+            );
+        }
+        assert!(
+            both_branches.0 > 50 && both_branches.1 > 50,
+            "{both_branches:?}"
+        );
     }
 
     #[test]
