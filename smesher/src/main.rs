@@ -204,8 +204,7 @@ async fn serve(args: ConfigArgs, loaded: Loaded) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let api = smesher::api::ApiListeners::bind(&config.api).await?;
-    let service = Service::start_with_api(&config, admin, api, prometheus::Registry::new()).await?;
+    let service = Service::start_serving_api(&config, admin, prometheus::Registry::new()).await?;
     if let Some(addr) = service.admin_addr() {
         tracing::info!("metrics at http://{addr}/metrics, upstream table at http://{addr}/status");
     }

@@ -125,6 +125,26 @@ impl Service {
         api: ApiListeners,
         registry: Registry,
     ) -> anyhow::Result<Service> {
+        Self::start_inner(config, admin, Some(api), registry).await
+    }
+
+    /// Like `start_with_api`, binding the API listeners the config names (`api.grpc-*-listener`)
+    /// once the data folder is held, so a second process on the same folder is refused for the
+    /// folder rather than for a port.
+    pub async fn start_serving_api(
+        config: &Config,
+        admin: Option<TcpListener>,
+        registry: Registry,
+    ) -> anyhow::Result<Service> {
+        Self::start_inner(config, admin, None, registry).await
+    }
+
+    async fn start_inner(
+        config: &Config,
+        admin: Option<TcpListener>,
+        api: Option<ApiListeners>,
+        registry: Registry,
+    ) -> anyhow::Result<Service> {
         anyhow::ensure!(
             !config.node_service.is_empty(),
             "no node-service is configured: set main.node-service-address (or --node-service-address) to 1-3 full nodes"
@@ -140,6 +160,10 @@ impl Service {
                 )
             })?;
         let identities = load_identities(&config.data_folder)?;
+        let api = match api {
+            Some(listeners) => listeners,
+            None => ApiListeners::bind(&config.api).await?,
+        };
 
         let clock = clock_of(config);
         let probe = NodeProbe::new(clock.clone(), status_pairs(config));
