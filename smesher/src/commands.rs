@@ -94,3 +94,49 @@ pub fn guard_import(config: &Config, file: &Path) -> anyhow::Result<String> {
         summary.signatures_dropped
     ))
 }
+
+/// `migrate --from DIR`: imports a go-spacemesh data folder (its `local.sql`, read-only, and its
+/// key files) into this data folder.
+pub fn migrate(config: &Config, from: &Path) -> anyhow::Result<String> {
+    let guard = open_guard(config)?;
+    let report = signing::migrate::migrate(&guard, from)
+        .with_context(|| format!("migrating {}", from.display()))?;
+    let mut out = format!(
+        "migrated {} (local.sql schema version {}) into {}\n",
+        from.display(),
+        report.schema_version,
+        config.data_folder.display()
+    );
+    for (table, rows) in &report.rows_copied {
+        let unchanged = report.rows_unchanged.get(table).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  {table}: {rows} rows copied, {unchanged} already present"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  own ATXs recorded in the guard: {} with verified signatures, {} blocked by epoch only",
+        report.atx_verified, report.atx_unverified
+    );
+    let _ = writeln!(
+        out,
+        "  PoET registrations recorded: {}",
+        report.poet_registrations
+    );
+    let _ = writeln!(
+        out,
+        "  key files copied: {}; already present: {}",
+        list_or_none(&report.keys_copied),
+        list_or_none(&report.keys_present)
+    );
+    Ok(out)
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}

@@ -41,6 +41,15 @@ enum Command {
         #[command(subcommand)]
         command: GuardCommand,
     },
+    /// Import a go-spacemesh data folder: its local.sql (read-only: in-flight NIPoST state and
+    /// own ATX history) and its identities/*.key files.
+    Migrate {
+        /// The go-spacemesh data folder (holds local.sql and identities/).
+        #[arg(long, value_name = "DIR")]
+        from: std::path::PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Print the upstream table of a running service (read from its metrics listener).
     Status {
         /// The running service's metrics listener, e.g. http://127.0.0.1:1010.
@@ -132,6 +141,7 @@ fn main() -> ExitCode {
                 tool(&config, |c| commands::guard_import(c, &file))
             }
         },
+        Some(Command::Migrate { from, config }) => tool(&config, |c| commands::migrate(c, &from)),
         Some(Command::Status { metrics_address }) => {
             match runtime.block_on(status(&metrics_address)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -375,3 +375,21 @@ fn guard_export_and_import_move_history_and_refuse_conflicts() {
     assert!(!ok, "a conflicting import must fail");
     assert!(err.contains("atx"), "{err}");
 }
+
+#[test]
+fn migrate_names_a_folder_without_local_sql() {
+    let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ok, _, err) = run_tool(&[
+        "migrate",
+        "--from",
+        from.path().to_str().unwrap(),
+        "--data-folder",
+        to.path().to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains(from.path().join("local.sql").to_str().unwrap())
+            && err.contains("no go-spacemesh local.sql"),
+        "{err}"
+    );
+}
