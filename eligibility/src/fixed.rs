@@ -128,7 +128,7 @@ impl Fixed {
     }
 
     /// `DivUint64(p, q)`: p / q rounded as the Go code rounds.
-    pub fn div_u64(p: u64, q: u64) -> Result<Fixed> {
+    pub fn div_u64(p: u64, q: u64) -> std::result::Result<Fixed, FixedError> {
         udiv(Fixed::ufixed(p), Fixed::ufixed(q))
     }
 
