@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 pub fn pool_settings() -> gateway::Settings {
     gateway::Settings {
         health_interval: Duration::from_millis(100),
-        probe_timeout: Duration::from_millis(500),
+        probe_timeout: Duration::from_secs(2),
         rise: 1,
         fall: 1,
         per_try_timeout: Duration::from_millis(500),
