@@ -6,6 +6,7 @@ use std::path::PathBuf;
 const FILES: &[&str] = &[
     "proto/spacemesh/v2beta1/smeshing_identities.proto",
     "proto/spacemesh/v2beta1/smeshing.proto",
+    "proto/spacemesh/v1/post.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

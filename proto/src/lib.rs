@@ -1,6 +1,7 @@
 //! The protobuf definitions smesher speaks (vendored under `proto/`, see its README) and their
 //! generated prost messages and tonic services.
 //!
+//! - [`spacemesh::v1`]: `PostService` and `PostInfoService`, hosted on the post listener.
 //! - [`spacemesh::v2beta1`]: `SmeshingIdentitiesService` and `SmeshingService`, served locally.
 //! - [`descriptor_pool`]: the descriptors of every generated type, for the grpc-gateway style
 //!   JSON mapping done by the smesher's JSON listener.
@@ -8,6 +9,11 @@
 use std::sync::OnceLock;
 
 pub mod spacemesh {
+    /// `PostService` (the post-service's `Register` stream) and `PostInfoService`.
+    pub mod v1 {
+        #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+        tonic::include_proto!("spacemesh.v1");
+    }
     pub mod v2beta1 {
         #![allow(missing_docs, missing_debug_implementations, clippy::all)]
         tonic::include_proto!("spacemesh.v2beta1");
