@@ -166,6 +166,11 @@ pub struct ScoreBuffers {
     output: Vec<Block>,
 }
 
+/// The first nonce of a group (wrapping for group numbers no k2pow can have).
+fn first_nonce(group: u32) -> u32 {
+    group.wrapping_mul(NONCES_PER_GROUP)
+}
+
 /// True if some byte of `x` is ≤ `t` (exact; the bit trick holds for t < 128).
 #[inline(always)]
 fn has_byte_le(x: u64, t: u8) -> bool {
@@ -188,7 +193,7 @@ impl LabelScorer {
                 pow,
                 cipher: group_cipher(challenge, number, pow),
                 nonce_ciphers: (0..NONCES_PER_GROUP)
-                    .map(|o| nonce_cipher(challenge, number, pow, number * NONCES_PER_GROUP + o))
+                    .map(|o| nonce_cipher(challenge, number, pow, first_nonce(number) + o))
                     .collect(),
             })
             .collect();
@@ -239,7 +244,7 @@ impl LabelScorer {
                         continue;
                     }
                     for (o, &byte) in out.iter().enumerate() {
-                        let nonce = group.number * NONCES_PER_GROUP + o as u32;
+                        let nonce = first_nonce(group.number) + o as u32;
                         let good = byte < self.msb
                             || (byte == self.msb
                                 && self.lsb_ok(&group.nonce_ciphers[o], &buf.input[i]));
