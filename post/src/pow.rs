@@ -111,7 +111,9 @@ enum Job {
         difficulty: [u8; 32],
         values: Range<u64>,
         step: u64,
-        done: Arc<AtomicBool>,
+        /// Smallest pow found so far by any worker; candidates at or above it are skipped.
+        best: Arc<AtomicU64>,
+        cancel: Arc<AtomicBool>,
         reply: mpsc::Sender<Result<Option<u64>, PowError>>,
     },
     Hash {
@@ -174,17 +176,21 @@ fn run_worker(vm: RandomXVM, jobs: mpsc::Receiver<Job>, hashes: Arc<AtomicU64>) 
                 difficulty,
                 values,
                 step,
-                done,
+                best,
+                cancel,
                 reply,
             } => {
                 let mut result = Ok(None);
                 let mut pow = values.start;
-                while pow < values.end && !done.load(Ordering::Relaxed) {
+                while pow < values.end
+                    && pow < best.load(Ordering::Relaxed)
+                    && !cancel.load(Ordering::Relaxed)
+                {
                     input[..7].copy_from_slice(&pow.to_le_bytes()[..7]);
                     hashes.fetch_add(1, Ordering::Relaxed);
                     match hash(&input) {
                         Ok(h) if h.as_slice() < difficulty.as_slice() => {
-                            done.store(true, Ordering::Relaxed);
+                            best.fetch_min(pow, Ordering::Relaxed);
                             result = Ok(Some(pow));
                             break;
                         }
@@ -287,7 +293,8 @@ impl RandomX {
         rx.recv().map_err(|_| PowError::WorkerGone)?
     }
 
-    /// Searches pow values in `values`, worker i trying start+i, start+i+T, …; any hit wins.
+    /// The smallest valid pow in `values` (worker i tries start+i, start+i+T, …, and stops at
+    /// the best found so far), so the result does not depend on the number of workers.
     pub fn search(
         &self,
         input: &[u8; 48],
@@ -295,7 +302,8 @@ impl RandomX {
         values: Range<u64>,
         stop: &AtomicBool,
     ) -> Result<Option<u64>, PowError> {
-        let done = Arc::new(AtomicBool::new(false));
+        let best = Arc::new(AtomicU64::new(u64::MAX));
+        let cancel = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let step = self.workers.len() as u64;
         for i in 0..self.workers.len() {
@@ -306,7 +314,8 @@ impl RandomX {
                     difficulty: *difficulty,
                     values: values.start.saturating_add(i as u64)..values.end,
                     step,
-                    done: done.clone(),
+                    best: best.clone(),
+                    cancel: cancel.clone(),
                     reply: tx.clone(),
                 },
             )?;
@@ -317,14 +326,15 @@ impl RandomX {
         while pending > 0 {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(Ok(Some(pow))) => {
-                    if !matches!(found, Ok(Some(_))) {
-                        found = Ok(Some(pow));
-                    }
+                    found = match found {
+                        Ok(Some(other)) => Ok(Some(other.min(pow))),
+                        _ => Ok(Some(pow)),
+                    };
                     pending -= 1;
                 }
                 Ok(Ok(None)) => pending -= 1,
                 Ok(Err(e)) => {
-                    done.store(true, Ordering::Relaxed);
+                    cancel.store(true, Ordering::Relaxed);
                     if !matches!(found, Ok(Some(_))) {
                         found = Err(e);
                     }
@@ -332,7 +342,7 @@ impl RandomX {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if stop.load(Ordering::Relaxed) {
-                        done.store(true, Ordering::Relaxed);
+                        cancel.store(true, Ordering::Relaxed);
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(PowError::WorkerGone),
