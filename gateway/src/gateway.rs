@@ -285,6 +285,24 @@ impl Gateway {
         Ok(())
     }
 
+    /// The healthy upstreams of the current snapshot in priority order, with a one-try service
+    /// and its per-try timeout (what `broadcast` sends through).
+    pub(crate) fn healthy_upstreams(&self) -> (Vec<Upstream>, HttpTry, std::time::Duration) {
+        let snapshot = self.shared.current.load();
+        let now = Instant::now();
+        let upstreams = snapshot
+            .members
+            .iter()
+            .filter(|m| m.is_healthy(now))
+            .map(|m| m.upstream.clone())
+            .collect();
+        let one_try = HttpTry::new(
+            self.shared.client.clone(),
+            Limits::from(&*snapshot.settings),
+        );
+        (upstreams, one_try, snapshot.settings.per_try_timeout)
+    }
+
     /// The upstream table, in priority order.
     pub fn status(&self) -> Vec<UpstreamStatus> {
         let snapshot = self.shared.current.load();

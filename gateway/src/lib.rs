@@ -27,6 +27,7 @@
 //! does not yet, but it is generic over the connector, so `tls::connector` can be plugged in
 //! without touching the routing.
 
+mod broadcast;
 mod checker;
 mod client;
 mod eject;
@@ -47,6 +48,7 @@ mod upstream;
 #[cfg(test)]
 mod test_server;
 
+pub use broadcast::Delivery;
 pub use client::{collect_limited, HttpClient, HttpTry, Limits};
 pub use error::{
     ErrorOrigin, FailoverReason, FailureReason, GatewayError, TryError, UpstreamFailure,

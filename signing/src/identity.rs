@@ -140,6 +140,12 @@ impl Identity {
             .unwrap_or(&self.file_name)
     }
 
+    /// The 32-byte seed, for deriving the identity's VRF key: go-spacemesh proves eligibility
+    /// with an ECVRF key of the same seed (same public key). Kept in zeroizing memory.
+    pub fn vrf_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(*self.key.as_bytes())
+    }
+
     /// Signs the exact bytes given (no prefix, no domain). Crate-internal: callers go through
     /// `Signer` or the guard so the genesis prefix and domain byte are never forgotten.
     pub(crate) fn sign_preimage(&self, preimage: &[u8]) -> Signature {
