@@ -8,6 +8,7 @@
 //! - [`admin`]: `/metrics`, `/status`, `/healthz`; [`status`]: the `smesher status` command.
 //! - [`commands`]: `keys`, `guard`, `migrate` on a stopped service's data folder.
 //! - [`logging`]: tracing output.
+//! - [`post`]: the post listener, the typed proof client and the post-service.
 //! - [`api`]: the v2 API: local smeshing services, JSON mapping, relay to the v2 pool, CORS.
 pub mod admin;
 pub mod api;
@@ -16,5 +17,6 @@ pub mod commands;
 pub mod config;
 pub mod logging;
 pub mod node;
+pub mod post;
 pub mod service;
 pub mod status;

@@ -50,6 +50,14 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Run a post-service: dial a smeshing service's post listener and prove from one PoST
+    /// data folder (plaintext or mutual TLS), reconnecting when the stream ends.
+    PostService(smesher::post::cli::PostServiceArgs),
+    /// PoST data tools.
+    Post {
+        #[command(subcommand)]
+        command: PostCommand,
+    },
     /// Print the upstream table of a running service (read from its metrics listener).
     Status {
         /// The running service's metrics listener, e.g. http://127.0.0.1:1010.
@@ -73,6 +81,12 @@ enum KeysCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum PostCommand {
+    /// Create PoST data on the CPU (resumable; for tests and small setups).
+    Init(smesher::post::cli::PostInitArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,6 +156,12 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Migrate { from, config }) => tool(&config, |c| commands::migrate(c, &from)),
+        Some(Command::PostService(args)) => {
+            runtime.block_on(smesher::post::cli::run_post_service(args))
+        }
+        Some(Command::Post { command }) => match command {
+            PostCommand::Init(args) => smesher::post::cli::run_post_init(args),
+        },
         Some(Command::Status { metrics_address }) => {
             match runtime.block_on(status(&metrics_address)) {
                 Ok(()) => ExitCode::SUCCESS,
