@@ -4,6 +4,7 @@
 //! - [`config`]: the go-spacemesh-shaped config file and flags, checked into one runtime struct.
 //! - [`clock`]: layers and epochs from genesis; every duty reads time through it.
 //! - [`node`]: the typed node-service client over the fail-over gateway, and its health probe.
+//! - [`duties`]: per-layer duties: hare rounds, proposals, block certificates.
 //! - [`service`]: wiring of one running service (gateway, client, admin listener, reload).
 //! - [`admin`]: `/metrics`, `/status`, `/healthz`; [`status`]: the `smesher status` command.
 //! - [`commands`]: `keys`, `guard`, `migrate` on a stopped service's data folder.
@@ -15,6 +16,7 @@ pub mod api;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod duties;
 pub mod logging;
 pub mod node;
 pub mod post;

@@ -21,6 +21,7 @@ use crate::api::{
 };
 use crate::clock::LayerClock;
 use crate::config::{Config, GatewaySection};
+use crate::duties::{Duties, DutySettings};
 use crate::node::{NodeClient, NodeProbe};
 use signing::identity;
 use signing::{Guard, GuardMetrics, Identity};
@@ -101,6 +102,7 @@ pub struct Service {
     registry: Registry,
     admin_addr: Option<SocketAddr>,
     api: Option<ApiServer>,
+    states: IdentityStates,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -180,7 +182,10 @@ impl Service {
         .context("starting the node-service gateway")?;
         let node = NodeClient::new(gateway.clone());
 
-        let api = start_api(config, api, &identities, &clock, &metrics)?;
+        let store = IdentityStates::default();
+        let api = start_api(config, api, &identities, &clock, &metrics, store.clone())?;
+        let guard = Arc::new(guard);
+        let identities = Arc::new(identities);
 
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -196,14 +201,25 @@ impl Service {
             }
             None => None,
         };
+        if config.smeshing.smeshing_start {
+            let duties = Duties::new(
+                node.clone(),
+                guard.clone(),
+                identities.clone(),
+                clock.clone(),
+                store.clone(),
+                DutySettings::from_config(config),
+            );
+            tasks.push(tokio::spawn(duties.run(stopped.clone())));
+        }
         tracing::info!(
             node_services = ?config.node_service.iter().map(gateway::redact).collect::<Vec<_>>(),
             admin = ?admin_addr,
             "smeshing service started"
         );
         Ok(Service {
-            guard: Arc::new(guard),
-            identities: Arc::new(identities),
+            guard,
+            identities,
             node,
             probe,
             metrics,
@@ -211,6 +227,7 @@ impl Service {
             registry,
             admin_addr,
             api,
+            states: store,
             stop,
             tasks,
         })
@@ -219,6 +236,11 @@ impl Service {
     /// The v2 API server, when an API listener was given.
     pub fn api(&self) -> Option<&ApiServer> {
         self.api.as_ref()
+    }
+
+    /// What the identities are doing: the store the v2 `SmeshingIdentitiesService` answers from.
+    pub fn identity_states(&self) -> &IdentityStates {
+        &self.states
     }
 
     /// The identities whose keys this service holds.
@@ -300,6 +322,7 @@ fn start_api(
     identities: &[Identity],
     clock: &LayerClock,
     metrics: &GatewayMetrics,
+    store: IdentityStates,
 ) -> anyhow::Result<Option<ApiServer>> {
     if listeners.json.is_none()
         && listeners.grpc_public.is_none()
@@ -308,7 +331,6 @@ fn start_api(
         return Ok(None);
     }
     let settings = ApiSettings::from_config(&config.api);
-    let store = IdentityStates::default();
     let now = std::time::SystemTime::now();
     for identity in identities {
         store.record_now(

@@ -61,6 +61,7 @@ pub(crate) struct MainFile {
     pub poet_servers: Option<Vec<PoetServerFile>>,
     pub metrics: Option<Setting<bool>>,
     pub metrics_port: Option<Setting<u64>>,
+    pub publish_to_all: Option<Setting<bool>>,
 }
 
 #[derive(Clone, Debug)]
@@ -402,6 +403,7 @@ fn walk_main(f: &mut MainFile, w: &mut Walk<'_>, path: &str, v: &Value) {
             "poet-servers" => f.poet_servers = poet_servers(w, &p, v),
             "metrics" => f.metrics = w.take(&p, v, boolean),
             "metrics-port" => f.metrics_port = w.take(&p, v, uint),
+            "publish-to-all" => f.publish_to_all = w.take(&p, v, boolean),
             _ => w.other(known_keys::section_keys("main"), MAIN_OWN, k, v, &p),
         }
     }
@@ -612,7 +614,7 @@ fn walk_metrics(f: &mut MetricsFile, w: &mut Walk<'_>, path: &str, v: &Value) {
 
 /// smesher's own keys (unknown to go-spacemesh), offered in "did you mean" hints next to go-spacemesh's.
 const ROOT_OWN: &[&str] = &["gateway", "metrics"];
-const MAIN_OWN: &[&str] = &["proxy-api-v2-address"];
+const MAIN_OWN: &[&str] = &["proxy-api-v2-address", "publish-to-all"];
 const HARE3_OWN: &[&str] = &["committeeupgrade"];
 const LOGGING_OWN: &[&str] = &["level"];
 const GATEWAY_OWN: &[&str] = &[

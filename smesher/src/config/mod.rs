@@ -44,6 +44,9 @@ pub struct Config {
     pub layer_average_size: u32,
     /// `main.tick-size`: PoET leaves per tick (ATX weight).
     pub tick_size: u64,
+    /// `main.publish-to-all`: send every signed message to every healthy node-service instead
+    /// of only the active one (faster propagation); off by default.
+    pub publish_to_all: bool,
     /// `main.network-hrp`: the bech32 prefix of addresses on this network.
     pub network_hrp: String,
     /// Where Prometheus metrics are served; `None` = not served.

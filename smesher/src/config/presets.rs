@@ -85,6 +85,7 @@ impl Config {
             layers_per_epoch: 4032,
             layer_average_size: 50,
             tick_size: 9_331_200,
+            publish_to_all: false,
             network_hrp: "sm".to_string(),
             metrics_listener: None,
             api: ApiSection {

@@ -580,3 +580,15 @@ fn every_key_in_the_readme_table_is_one_smesher_reads() {
         "only {checked} keys found in the README table"
     );
 }
+
+#[test]
+fn publish_to_all_is_off_by_default_and_read_from_main() {
+    assert!(!Config::mainnet().publish_to_all);
+    assert!(!load_str("{}").unwrap().config.publish_to_all);
+    let c = load_str(r#"{"main": {"publish-to-all": true}}"#)
+        .unwrap()
+        .config;
+    assert!(c.publish_to_all);
+    let err = load_str(r#"{"main": {"publish-to-all": "yes"}}"#).unwrap_err();
+    assert_eq!(paths(&err), ["main.publish-to-all"]);
+}

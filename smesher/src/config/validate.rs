@@ -257,6 +257,7 @@ fn main(f: &FileConfig, c: &mut Config, v: &mut Check<'_>) {
     v.set(&m.layers_per_epoch, &mut c.layers_per_epoch, positive);
     v.set(&m.layer_average_size, &mut c.layer_average_size, positive);
     v.set(&m.tick_size, &mut c.tick_size, positive);
+    v.set(&m.publish_to_all, &mut c.publish_to_all, boolean);
     v.set(&m.network_hrp, &mut c.network_hrp, |s| {
         let ok = !s.is_empty()
             && s.len() <= 83
