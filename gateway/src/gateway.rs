@@ -22,9 +22,10 @@ use crate::pool::{ActiveSlot, Member, UpstreamStatus};
 use crate::retry_budget::RetryBudget;
 use crate::settings::Settings;
 use crate::timeout::{Timeout, TimeoutLayer};
+use crate::tls::{TlsRoots, UpstreamConnector};
 use crate::upstream::Upstream;
 
-type Stack = Timeout<ActivePassive<TryMetrics<HttpTry>>>;
+type Stack = Timeout<ActivePassive<TryMetrics<HttpTry<UpstreamConnector>>>>;
 
 /// The routing stack, top to bottom. Every layer reads the settings of one snapshot, so a
 /// reload builds a new stack and calls in flight finish on the one they started with.
@@ -35,7 +36,7 @@ fn stack(
     active: &Arc<ActiveSlot>,
     budget: &Arc<RetryBudget>,
     metrics: &GatewayMetrics,
-    client: &HttpClient,
+    client: &HttpClient<UpstreamConnector>,
 ) -> Stack {
     let routing = Routing::new(
         pool.clone(),
@@ -54,8 +55,8 @@ fn stack(
         // Count and time each try per upstream; it sits here because the labels name the
         // upstream, which only exists per try.
         .layer(TryMetricsLayer::new(pool.clone(), metrics.clone()))
-        // One try: pooled keep-alive HTTP/1.1, one timeout over headers and body, and a body
-        // size limit so a broken node cannot exhaust memory.
+        // One try: pooled keep-alive HTTP/1.1 (TLS for https:// upstreams), one timeout over
+        // headers and body, and a body size limit so a broken node cannot exhaust memory.
         .service(HttpTry::new(client.clone(), Limits::from(&**settings)))
 }
 
@@ -77,15 +78,13 @@ pub struct Gateway {
 struct Shared {
     pool: Arc<str>,
     current: Arc<ArcSwap<Snapshot>>,
-    client: HttpClient,
+    client: HttpClient<UpstreamConnector>,
     metrics: GatewayMetrics,
     active: Arc<ActiveSlot>,
     rounds: watch::Receiver<Rounds>,
     reprobe: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     reload: Mutex<()>,
-    /// `https://` upstreams allowed: the pool's calls go through a TLS-capable relay.
-    https: bool,
 }
 
 impl Gateway {
@@ -100,15 +99,17 @@ impl Gateway {
         registry: &prometheus::Registry,
     ) -> Result<Gateway, GatewayError> {
         // Everything that can fail is checked before registering, so a failure leaves no trace.
-        let upstreams = check_config(&upstreams, &settings, false)?;
+        let upstreams = check_config(&upstreams, &settings)?;
+        let client = tls_client(&TlsRoots::platform_and(None))?;
         let runtime = current_runtime()?;
         let metrics = GatewayMetrics::register(registry)?;
         Ok(Self::start(
-            pool, upstreams, settings, probe, metrics, runtime, false,
+            pool, upstreams, settings, probe, metrics, runtime, client,
         ))
     }
 
-    /// Like `new`, with metrics registered by the caller (shared between pools).
+    /// Like `new`, with metrics registered by the caller (shared between pools) and the
+    /// platform's TLS roots for `https://` upstreams.
     pub fn with_metrics(
         pool: &str,
         upstreams: Vec<Url>,
@@ -116,16 +117,36 @@ impl Gateway {
         probe: Arc<dyn Probe>,
         metrics: GatewayMetrics,
     ) -> Result<Gateway, GatewayError> {
-        let upstreams = check_config(&upstreams, &settings, false)?;
+        Self::with_metrics_and_tls(
+            pool,
+            upstreams,
+            settings,
+            probe,
+            metrics,
+            &TlsRoots::platform_and(None),
+        )
+    }
+
+    /// Like `with_metrics`, trusting `roots` (e.g. the platform's plus an operator's CA) for
+    /// `https://` upstreams.
+    pub fn with_metrics_and_tls(
+        pool: &str,
+        upstreams: Vec<Url>,
+        settings: Settings,
+        probe: Arc<dyn Probe>,
+        metrics: GatewayMetrics,
+        roots: &TlsRoots,
+    ) -> Result<Gateway, GatewayError> {
+        let upstreams = check_config(&upstreams, &settings)?;
+        let client = tls_client(roots)?;
         let runtime = current_runtime()?;
         Ok(Self::start(
-            pool, upstreams, settings, probe, metrics, runtime, false,
+            pool, upstreams, settings, probe, metrics, runtime, client,
         ))
     }
 
-    /// Like `with_metrics`, for a pool whose calls go through `Relay` (which speaks TLS), so
-    /// `https://` upstreams are accepted. Only the health checker and status of this gateway
-    /// are used; its own `call` has no TLS.
+    /// Like `with_metrics`, for a pool whose calls go through `Relay` (which has its own TLS
+    /// connector); only the health checker and status of this gateway are used.
     pub fn with_metrics_for_relay(
         pool: &str,
         upstreams: Vec<Url>,
@@ -133,11 +154,7 @@ impl Gateway {
         probe: Arc<dyn Probe>,
         metrics: GatewayMetrics,
     ) -> Result<Gateway, GatewayError> {
-        let upstreams = check_config(&upstreams, &settings, true)?;
-        let runtime = current_runtime()?;
-        Ok(Self::start(
-            pool, upstreams, settings, probe, metrics, runtime, true,
-        ))
+        Self::with_metrics(pool, upstreams, settings, probe, metrics)
     }
 
     fn start(
@@ -147,12 +164,11 @@ impl Gateway {
         probe: Arc<dyn Probe>,
         metrics: GatewayMetrics,
         runtime: tokio::runtime::Handle,
-        https: bool,
+        client: HttpClient<UpstreamConnector>,
     ) -> Gateway {
         let pool: Arc<str> = pool.into();
         let settings = Arc::new(settings);
         let members: Arc<[Arc<Member>]> = upstreams.into_iter().map(Member::new).collect();
-        let client = HttpClient::new();
         let active = Arc::new(ActiveSlot::default());
         let budget = Arc::new(budget_for(&settings));
         let snapshot = Snapshot {
@@ -196,7 +212,6 @@ impl Gateway {
                 reprobe,
                 shutdown,
                 reload: Mutex::new(()),
-                https,
             }),
         }
     }
@@ -232,7 +247,7 @@ impl Gateway {
     /// history is kept for URLs that stay; removed upstreams stop being probed and lose their
     /// metric series; new ones are probed at once. On error nothing changes.
     pub fn reload(&self, upstreams: Vec<Url>, settings: Settings) -> Result<(), GatewayError> {
-        let upstreams = check_config(&upstreams, &settings, self.shared.https)?;
+        let upstreams = check_config(&upstreams, &settings)?;
         let shared = &self.shared;
         let _one_at_a_time = shared.reload.lock().unwrap_or_else(|e| e.into_inner());
         let old = shared.current.load_full();
@@ -287,7 +302,13 @@ impl Gateway {
 
     /// The healthy upstreams of the current snapshot in priority order, with a one-try service
     /// and its per-try timeout (what `broadcast` sends through).
-    pub(crate) fn healthy_upstreams(&self) -> (Vec<Upstream>, HttpTry, std::time::Duration) {
+    pub(crate) fn healthy_upstreams(
+        &self,
+    ) -> (
+        Vec<Upstream>,
+        HttpTry<UpstreamConnector>,
+        std::time::Duration,
+    ) {
         let snapshot = self.shared.current.load();
         let now = Instant::now();
         let upstreams = snapshot
@@ -396,16 +417,22 @@ impl fmt::Debug for Gateway {
     }
 }
 
+/// How long a TCP connect may take; the per-try timeout bounds each try anyway.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The pooled HTTP/1.1 client of a pool: plain for `http://`, rustls for `https://`.
+fn tls_client(roots: &TlsRoots) -> Result<HttpClient<UpstreamConnector>, GatewayError> {
+    let connector = crate::tls::connector(roots, false, CONNECT_TIMEOUT)
+        .map_err(|e| GatewayError::InvalidSettings(vec![format!("TLS: {e}")]))?;
+    Ok(HttpClient::with_connector(connector))
+}
+
 fn current_runtime() -> Result<tokio::runtime::Handle, GatewayError> {
     tokio::runtime::Handle::try_current().map_err(|_| GatewayError::NoRuntime)
 }
 
 /// Settings checked, URLs checked, non-empty and without repeats.
-fn check_config(
-    urls: &[Url],
-    settings: &Settings,
-    https: bool,
-) -> Result<Vec<Upstream>, GatewayError> {
+fn check_config(urls: &[Url], settings: &Settings) -> Result<Vec<Upstream>, GatewayError> {
     settings.validate().map_err(GatewayError::InvalidSettings)?;
     if urls.is_empty() {
         return Err(GatewayError::InvalidUpstreamList("no upstreams".into()));
@@ -413,13 +440,6 @@ fn check_config(
     let mut upstreams: Vec<Upstream> = Vec::with_capacity(urls.len());
     for url in urls {
         let upstream = Upstream::new(url.clone())?;
-        // Refused here rather than failing every call: the stack has no TLS connector yet.
-        if url.scheme() == "https" && !https {
-            return Err(GatewayError::InvalidUpstream {
-                url: upstream.redacted().to_string(),
-                reason: "https is not supported yet (no TLS connector)".into(),
-            });
-        }
         if upstreams.contains(&upstream) {
             return Err(GatewayError::InvalidUpstreamList(format!(
                 "{upstream} is listed twice"
@@ -1040,17 +1060,14 @@ mod tests {
             err.to_string(),
             "invalid upstream ftp://u:***@node/: the scheme must be http or https"
         );
-        let err = Gateway::new(
+        // https upstreams are accepted: the pool's client speaks TLS.
+        assert!(Gateway::new(
             "node-service",
             vec!["https://node/?key=secret".parse().unwrap()],
             settings(),
             Arc::new(FakeProbe::default()),
             &Registry::new(),
         )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid upstream https://node/?key=***: https is not supported yet (no TLS connector)"
-        );
+        .is_ok());
     }
 }

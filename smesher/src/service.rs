@@ -90,6 +90,30 @@ pub fn load_identities(data_folder: &std::path::Path) -> anyhow::Result<Vec<Iden
     Ok(vec![created])
 }
 
+/// The TLS roots for `https://` upstreams: the platform's, plus `gateway.ca-cert` if set.
+pub fn tls_roots(config: &Config) -> anyhow::Result<gateway::TlsRoots> {
+    let extra = match &config.gateway.ca_cert {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading gateway.ca-cert {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let roots = gateway::TlsRoots::platform_and(extra);
+    // Parse now so a bad file stops start-up naming it, not the first https call.
+    gateway::client_config(&roots).with_context(|| {
+        format!(
+            "gateway.ca-cert {}",
+            config
+                .gateway
+                .ca_cert
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string())
+        )
+    })?;
+    Ok(roots)
+}
+
 /// A started service.
 #[derive(Debug)]
 pub struct Service {
@@ -168,16 +192,19 @@ impl Service {
         };
 
         let clock = clock_of(config);
-        let probe = NodeProbe::new(clock.clone(), status_pairs(config));
+        let roots = tls_roots(config)?;
+        let probe = NodeProbe::new(clock.clone(), status_pairs(config), &roots)
+            .context("setting up the node-service health probe")?;
         // One registration for every pool of this process; reloads are counted here, once per
         // config reload, not per pool.
         let metrics = GatewayMetrics::register(&registry).context("registering metrics")?;
-        let gateway = Gateway::with_metrics(
+        let gateway = Gateway::with_metrics_and_tls(
             NODE_SERVICE_POOL,
             config.node_service.clone(),
             gateway_settings(&config.gateway),
             Arc::new(probe.clone()),
             metrics.clone(),
+            &roots,
         )
         .context("starting the node-service gateway")?;
         let node = NodeClient::new(gateway.clone());
@@ -345,7 +372,7 @@ fn start_api(
         gateway_settings(&config.gateway),
         clock.clone(),
         metrics.clone(),
-        gateway::TlsRoots::platform_and(None),
+        tls_roots(config)?,
         settings.max_request_bytes,
     )?;
     let local = api::local_services(config, store);

@@ -3,6 +3,7 @@
 //! Map of the crate:
 //! - [`clock`]: chain parameters ([`ChainConfig`]), the layer clock ([`SimClock`]), golden ATX / genesis ID.
 //! - [`chain`]: the shared in-memory chain ([`Network`]): weights, beacons, ATXs, templates, blocks, gossip.
+//! - [`checks`]: what every received hare message, proposal and certificate is checked for.
 //! - [`node`]: one fake node ([`Node`]), an HTTP/1.1 server spawned with [`Network::spawn_node`].
 //! - [`routes`]: the G3 node-service route table and handlers; route names for request counters.
 //! - [`v2`]: the v2 `NodeService/Status` and `NetworkService/Info` JSON calls.
@@ -27,14 +28,17 @@
 //! ```
 
 pub mod chain;
+pub mod checks;
 pub mod clock;
 pub mod fault;
 pub mod model;
 pub mod node;
 pub mod routes;
 pub mod v2;
+pub mod tls_front;
 pub mod v2upstream;
 
+pub use checks::{Accepted, CheckSettings, MessageSlot, Violation};
 pub use chain::{Atx, HareTemplate, Network, NodeId, PublishKind, Published};
 pub use clock::{ChainConfig, ChainConfigError, SimClock};
 pub use fault::{Fault, GarbageKind};

@@ -179,6 +179,7 @@ pub(crate) struct GatewayFile {
     pub eject_base: Option<Setting<Duration>>,
     pub eject_max: Option<Setting<Duration>>,
     pub status_addresses: Option<List>,
+    pub ca_cert: Option<Setting<String>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -595,6 +596,7 @@ fn walk_gateway(f: &mut GatewayFile, w: &mut Walk<'_>, path: &str, v: &Value) {
             "eject-base" => f.eject_base = w.take(&p, v, duration),
             "eject-max" => f.eject_max = w.take(&p, v, duration),
             "status-addresses" => f.status_addresses = list(w, &p, v),
+            "ca-cert" => f.ca_cert = w.take(&p, v, string),
             _ => w.other(&[], GATEWAY_OWN, k, v, &p),
         }
     }
@@ -634,6 +636,7 @@ const GATEWAY_OWN: &[&str] = &[
     "eject-base",
     "eject-max",
     "status-addresses",
+    "ca-cert",
 ];
 const METRICS_OWN: &[&str] = &["metrics", "metrics-port", "metrics-listener"];
 

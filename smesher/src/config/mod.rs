@@ -184,6 +184,9 @@ pub struct GatewaySection {
     /// `status-addresses`: where each node's v2 JSON `NodeService/Status` is read, parallel to
     /// `node-service-address`; empty = probe the node-service URL itself.
     pub status_addresses: Vec<Url>,
+    /// `ca-cert`: a PEM file with extra CA certificates trusted, besides the platform's roots,
+    /// for `https://` node-service and v2 upstreams (e.g. an operator's private CA).
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for GatewaySection {
@@ -205,6 +208,7 @@ impl Default for GatewaySection {
             eject_base: DEFAULT_EJECT_BASE,
             eject_max: DEFAULT_EJECT_MAX,
             status_addresses: Vec::new(),
+            ca_cert: None,
         }
     }
 }

@@ -706,6 +706,13 @@ fn gateway(f: &FileConfig, c: &mut Config, v: &mut Check<'_>) {
     v.set(&g.eject_base, &mut t.eject_base, positive_duration);
     v.set(&g.eject_max, &mut t.eject_max, positive_duration);
     v.list(&g.status_addresses, &mut t.status_addresses, http_url);
+    v.set(&g.ca_cert, &mut t.ca_cert, |path| {
+        if path.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(PathBuf::from(path)))
+        }
+    });
 
     if t.per_try_timeout > t.request_timeout {
         let path = g

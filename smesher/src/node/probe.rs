@@ -15,9 +15,9 @@ use arc_swap::ArcSwap;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use gateway::{Probe, ProbeError, ProbeReport, Upstream};
+use gateway::{Probe, ProbeError, ProbeReport, TlsError, TlsRoots, Upstream, UpstreamConnector};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use url::Url;
 
@@ -36,28 +36,31 @@ pub struct NodeProbe {
 
 #[derive(Debug)]
 struct Inner {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<UpstreamConnector, Full<Bytes>>,
     clock: LayerClock,
     /// node-service base URL → where its v2 status is read; swapped on reload.
     status_urls: ArcSwap<HashMap<String, Url>>,
 }
 
 impl NodeProbe {
-    /// `status_urls` pairs node-service URLs with the v2 JSON base URL of the same node.
-    pub fn new(clock: LayerClock, status_urls: impl IntoIterator<Item = (Url, Url)>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    /// `status_urls` pairs node-service URLs with the v2 JSON base URL of the same node;
+    /// `roots` are trusted for `https://` nodes.
+    pub fn new(
+        clock: LayerClock,
+        status_urls: impl IntoIterator<Item = (Url, Url)>,
+        roots: &TlsRoots,
+    ) -> Result<Self, TlsError> {
+        let connector = gateway::tls_connector(roots, false, Duration::from_secs(2))?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 clock,
                 status_urls: ArcSwap::from_pointee(index(status_urls)),
             }),
-        }
+        })
     }
 
     /// Replaces the status addresses (config reload).
