@@ -27,6 +27,9 @@ struct Args {
     /// Where the service's metrics and upstream table are served.
     #[arg(long, default_value = "127.0.0.1:0")]
     metrics_listener: String,
+    /// Where the v2 JSON API (smesher-app, integrations) is served.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    json_listener: String,
     /// Data folder of the service (a fresh temporary folder by default).
     #[arg(long)]
     data_folder: Option<std::path::PathBuf>,
@@ -60,6 +63,8 @@ async fn main() -> anyhow::Result<()> {
         "main": {
             "data-folder": data,
             "node-service-address": nodes.iter().map(|n| n.url()).collect::<Vec<_>>(),
+            // simnet nodes also answer the v2 JSON status/info calls the relay forwards.
+            "proxy-api-v2-address": nodes.iter().map(|n| n.url()).collect::<Vec<_>>(),
             "layer-duration": simnet::clock::proto_duration(chain.layer_duration),
             "layers-per-epoch": chain.layers_per_epoch,
         },
@@ -69,6 +74,11 @@ async fn main() -> anyhow::Result<()> {
         },
         "gateway": { "health-interval": "500ms", "probe-timeout": "400ms", "failback-after": "10s" },
         "metrics": { "metrics-listener": args.metrics_listener },
+        "api": {
+            "grpc-json-listener": args.json_listener,
+            "grpc-public-listener": "127.0.0.1:0",
+            "grpc-private-listener": "127.0.0.1:0",
+        },
     });
     let loaded = config::from_json_str(&file.to_string(), &ConfigArgs::default())
         .map_err(|e| anyhow::anyhow!("devnet config:\n{e}"))?;
@@ -81,7 +91,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("binding the metrics listener")?;
-    let service = Service::start(&loaded.config, Some(admin), prometheus::Registry::new()).await?;
+    let service =
+        Service::start_serving_api(&loaded.config, Some(admin), prometheus::Registry::new())
+            .await?;
     let admin = service.admin_addr().context("admin listener")?;
 
     println!(
@@ -95,6 +107,10 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("  identity: {} ({})", identity.hex(), identity.file_name());
     println!("  data folder: {}", data.display());
+    if let Some(json) = service.api().and_then(|api| api.json_addr()) {
+        println!("  v2 JSON API: http://{json}/spacemesh.v2beta1.SmeshingIdentitiesService/States");
+        println!("               http://{json}/spacemesh.v2beta1.NodeService/Status (relayed)");
+    }
     println!("  metrics: http://{admin}/metrics");
     println!("  upstream table: http://{admin}/status  (or: smesher status --metrics-address http://{admin})");
     // Let the first probes land so the table shows real states.
