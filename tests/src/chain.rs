@@ -75,6 +75,8 @@ struct Shared {
     state: Mutex<State>,
     /// Woken on every publish, for tests that wait for gossip instead of sleeping.
     published_changed: tokio::sync::Notify,
+    /// Checks every hare message, proposal and certificate received.
+    checker: crate::checks::Checker,
 }
 
 #[derive(Debug, Default)]
@@ -115,6 +117,7 @@ impl Network {
                 next_node: AtomicUsize::new(0),
                 state: Mutex::new(State::default()),
                 published_changed: tokio::sync::Notify::new(),
+                checker: crate::checks::Checker::default(),
             }),
         })
     }
@@ -341,16 +344,21 @@ impl Network {
             .max_by_key(|a| a.publish_epoch)
             .map(|a| a.id)
             .unwrap_or_else(|| self.derive("atx", &[id, &epoch.to_le_bytes()]));
+        // The identity's first ballot of the epoch: a gossiped proposal whose ballot carries
+        // the epoch data.
         let ref_ballot = self
             .state()
             .published
             .iter()
-            .find(|p| {
-                p.protocol == "pp1"
-                    && clock.epoch_of(clock.layer_at(p.at)) == epoch
-                    && p.bytes.windows(32).any(|w| w == id)
+            .filter(|p| p.protocol == "pp1")
+            .filter_map(|p| codec::from_slice::<codec::Proposal>(&p.bytes).ok())
+            .map(|p| p.inner.ballot)
+            .find(|b| {
+                b.smesher_id.0 == *id
+                    && clock.epoch_of(b.inner.layer) == epoch
+                    && b.inner.epoch_data.is_some()
             })
-            .map(|p| prefix20(*blake3::hash(&p.bytes).as_bytes()));
+            .map(|b| b.id().0);
         let epoch_data = ref_ballot.is_none().then(|| {
             let mut h = blake3::Hasher::new();
             for a in self.active_set(epoch) {
@@ -399,6 +407,7 @@ impl Network {
         bytes: Bytes,
         kind: PublishKind,
     ) {
+        self.shared.checker.check(self, &protocol, &bytes);
         self.state().published.push(Published {
             node,
             protocol,
@@ -428,6 +437,21 @@ impl Network {
                 return self.published_on(protocol);
             }
         }
+    }
+
+    /// Sets the protocol parameters the message checks use (they must match the service's).
+    pub fn set_check_settings(&self, settings: crate::checks::CheckSettings) {
+        self.shared.checker.set_settings(settings);
+    }
+
+    /// Every failed check so far: bad encoding, signature, VRF proof or count, equivocation.
+    pub fn violations(&self) -> Vec<crate::checks::Violation> {
+        self.shared.checker.violations()
+    }
+
+    /// Every distinct hare message, proposal and certificate that passed the checks.
+    pub fn accepted(&self) -> Vec<crate::checks::Accepted> {
+        self.shared.checker.accepted()
     }
 
     /// Everything published through any node, oldest first.
@@ -560,12 +584,21 @@ mod tests {
         assert_eq!(data.beacon.0, n.beacon(2));
         assert_eq!(data.eligibility_count, 500);
         assert!(first.ballot.ref_ballot_id.is_none());
-        let mut blob = vec![0u8; 10];
-        blob.extend_from_slice(&id);
+        let mut first_ballot = codec::Ballot::default();
+        first_ballot.inner.layer = layer;
+        first_ballot.inner.epoch_data = Some(codec::EpochData::default());
+        first_ballot.smesher_id = codec::NodeId(id);
+        let mut proposal = codec::Proposal::default();
+        proposal.inner.ballot = first_ballot.clone();
+        let blob = codec::to_vec(&proposal);
         n.record_publish(0, "pp1".into(), Bytes::from(blob), PublishKind::Gossip);
         let next = n.proposal_template(layer, &id).unwrap();
         assert!(next.ballot.epoch_data.is_none());
-        assert_eq!(next.ballot.ref_ballot_id.unwrap().0.len(), 20);
+        assert_eq!(
+            next.ballot.ref_ballot_id.unwrap().0,
+            first_ballot.id().0.to_vec()
+        );
+        assert_eq!(n.violations().len(), 1, "the unsigned proposal is flagged");
     }
 }
 

@@ -34,12 +34,12 @@ pub mod fault;
 pub mod model;
 pub mod node;
 pub mod routes;
-pub mod v2;
 pub mod tls_front;
+pub mod v2;
 pub mod v2upstream;
 
-pub use checks::{Accepted, CheckSettings, MessageSlot, Violation};
 pub use chain::{Atx, HareTemplate, Network, NodeId, PublishKind, Published};
+pub use checks::{Accepted, CheckSettings, MessageSlot, Violation};
 pub use clock::{ChainConfig, ChainConfigError, SimClock};
 pub use fault::{Fault, GarbageKind};
 pub use node::Node;

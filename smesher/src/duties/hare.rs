@@ -98,6 +98,9 @@ pub(crate) async fn run_layer(d: Arc<Duties>, layer: u32) {
     if !s.hare_enabled || layer < s.hare_layers.0 || layer >= s.hare_layers.1 {
         return;
     }
+    // Rounds already over when the session starts (the service started in the middle of the
+    // layer) are skipped; once running, a late round is still sent.
+    let session_start = SystemTime::now();
     let ctx = match prepare(&d, layer).await {
         Ok(Some(ctx)) => Arc::new(ctx),
         Ok(None) => {
@@ -126,8 +129,7 @@ pub(crate) async fn run_layer(d: Arc<Duties>, layer: u32) {
     for step in 0..steps {
         let (iter, round) = step_round(step);
         let at = step_time(start, rd, step);
-        if SystemTime::now() > at + rd {
-            // This round is over (the service started in the middle of the layer).
+        if session_start > at + rd {
             continue;
         }
         sleep_until(at).await;
