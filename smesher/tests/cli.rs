@@ -31,6 +31,12 @@ fn config(network: &Network, urls: &[String], data: &Path) -> Value {
         },
         "gateway": { "health-interval": "100ms", "probe-timeout": "100ms" },
         "metrics": { "metrics-listener": "127.0.0.1:0" },
+        // Never the default ports: tests run side by side.
+        "api": {
+            "grpc-public-listener": "127.0.0.1:0",
+            "grpc-private-listener": "127.0.0.1:0",
+            "grpc-post-listener": "127.0.0.1:0",
+        },
         "logging": { "level": "info" }
     })
 }
