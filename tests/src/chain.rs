@@ -87,6 +87,8 @@ struct State {
     atxs: Vec<Atx>,
     slots: HashMap<(NodeId, u32), (u64, u32)>,
     published: Vec<Published>,
+    /// Mixed into hare and proposal templates; changing it makes a node answer differently.
+    template_salt: u64,
 }
 
 /// Domain-separated BLAKE3 so that every derived value differs even for equal inputs.
@@ -279,12 +281,27 @@ impl Network {
 
     // ---- hare ----------------------------------------------------------------------------
 
+    /// Changes what every node answers for hare round templates and proposal templates from
+    /// now on (as a node that switched to another view would), to test that a restarted
+    /// service never signs a second, different message for a slot.
+    pub fn set_template_salt(&self, salt: u64) {
+        self.state().template_salt = salt;
+    }
+
     /// Proposal IDs the hare sees in `layer`: one per active identity, between 1 and 50.
     pub fn hare_proposals(&self, layer: u32) -> Vec<[u8; 20]> {
         let epoch = self.clock().epoch_of(layer);
         let n = self.active_set(epoch).len().clamp(1, 50) as u32;
+        let salt = self.state().template_salt;
+        let salt = if salt == 0 {
+            Vec::new()
+        } else {
+            salt.to_le_bytes().to_vec()
+        };
         (0..n)
-            .map(|i| prefix20(self.derive("proposal", &[&layer.to_le_bytes(), &i.to_le_bytes()])))
+            .map(|i| {
+                prefix20(self.derive("proposal", &[&layer.to_le_bytes(), &i.to_le_bytes(), &salt]))
+            })
             .collect()
     }
 
@@ -392,7 +409,15 @@ impl Network {
                         .collect(),
                 },
             },
-            mesh_hash: self.derive("mesh", &[&prev.to_le_bytes()]).into(),
+            mesh_hash: {
+                let salt = self.state().template_salt;
+                let salt = if salt == 0 {
+                    Vec::new()
+                } else {
+                    salt.to_le_bytes().to_vec()
+                };
+                self.derive("mesh", &[&prev.to_le_bytes(), &salt]).into()
+            },
             tx_ids: Vec::new(),
             vrf_nonce: nonce,
         })
