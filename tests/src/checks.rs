@@ -350,3 +350,149 @@ fn check_certificate(
     .map_err(bad)?;
     Ok((id, slot, u32::from(count)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use codec::hare::{Body, IterRound, Value};
+    use codec::{EdSignature, HareEligibility, ProposalId, VrfSignature};
+    use eligibility::hare::calc_eligibility;
+    use eligibility::VrfSecretKey;
+    use signing::{Identity, Signer};
+
+    use super::*;
+    use crate::chain::PublishKind;
+    use crate::ChainConfig;
+
+    const SEED: [u8; 32] = [9; 32];
+
+    fn net() -> Network {
+        let n = Network::new(ChainConfig::new(Duration::from_secs(1), 10).starting_at_layer(50))
+            .unwrap();
+        n.set_check_settings(CheckSettings {
+            committees: Committees {
+                committee: 20,
+                upgrade: None,
+                leaders: 5,
+            },
+            certify_committee: 10,
+            confidence_param: 0,
+        });
+        n
+    }
+
+    /// A preround message of `layer` with `count` seats (the right one if `None`), signed
+    /// with `prefix`, carrying `proposals` proposal IDs.
+    fn hare(n: &Network, layer: u32, count: Option<i32>, prefix: &[u8], proposals: u8) -> Bytes {
+        let key = VrfSecretKey::from_seed(&SEED);
+        let id = key.public_key();
+        let epoch = n.clock().epoch_of(layer);
+        let proof = HareRound {
+            beacon: n.beacon(epoch),
+            layer,
+            round: 0,
+        }
+        .prove(&key);
+        let right = calc_eligibility(
+            &proof,
+            n.miner_weight(epoch, &id),
+            n.total_weight(epoch),
+            20,
+        )
+        .unwrap();
+        let count = (i32::from(right) + count.unwrap_or(0)) as u16;
+        let body = Body {
+            layer,
+            iter_round: IterRound::default(),
+            value: Value {
+                proposals: (0..proposals).map(|i| ProposalId([i; 20])).collect(),
+                reference: None,
+            },
+            eligibility: HareEligibility {
+                proof: VrfSignature(proof),
+                count,
+            },
+        };
+        let signer = Signer::new(Arc::new(Identity::from_seed(&SEED, "t")), prefix);
+        let sig = signer.sign(Domain::HARE, &codec::to_vec(&body.metadata()));
+        Bytes::from(codec::to_vec(&Message {
+            body,
+            sender: codec::NodeId(id),
+            signature: EdSignature(sig.0),
+        }))
+    }
+
+    fn publish(n: &Network, b: Bytes) {
+        n.record_publish(0, "/h/3.0".into(), b, PublishKind::Gossip);
+    }
+
+    /// Weight so the identity holds a few seats of the committee of 20.
+    fn weighted() -> Network {
+        let n = net();
+        n.set_weight(VrfSecretKey::from_seed(&SEED).public_key(), 300);
+        n.set_weight([1; 32], 700);
+        n
+    }
+
+    #[test]
+    fn a_valid_message_is_accepted_and_resends_are_counted() {
+        let n = weighted();
+        let prefix = n.genesis_id();
+        let m = hare(&n, 55, None, &prefix, 2);
+        publish(&n, m.clone());
+        publish(&n, m);
+        assert_eq!(n.violations(), vec![]);
+        let a = n.accepted();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].copies, 2);
+        assert_eq!(
+            a[0].slot,
+            MessageSlot::Hare {
+                layer: 55,
+                round: 0
+            }
+        );
+        assert!(a[0].count > 0);
+    }
+
+    #[test]
+    fn count_one_off_either_way_is_flagged_like_the_oracle() {
+        let n = weighted();
+        let prefix = n.genesis_id();
+        publish(&n, hare(&n, 56, Some(1), &prefix, 1));
+        publish(&n, hare(&n, 57, Some(-1), &prefix, 1));
+        let v = n.violations();
+        assert_eq!(v.len(), 2, "{v:#?}");
+        assert!(
+            v.iter().all(|v| v.problem.contains("eligibility count")),
+            "{v:#?}"
+        );
+        assert!(n.accepted().is_empty());
+    }
+
+    #[test]
+    fn equivocation_wrong_genesis_and_garbage_are_flagged() {
+        let n = weighted();
+        let prefix = n.genesis_id();
+        publish(&n, hare(&n, 58, None, &prefix, 1));
+        publish(&n, hare(&n, 58, None, &prefix, 2));
+        publish(&n, hare(&n, 59, None, &[0; 20], 1));
+        publish(&n, Bytes::from_static(b"\x01\x02"));
+        let problems: Vec<String> = n.violations().into_iter().map(|v| v.problem).collect();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].starts_with("equivocation"));
+        assert!(problems[1].contains("signature"));
+        assert!(problems[2].contains("does not decode"));
+    }
+
+    #[test]
+    fn an_identity_without_weight_is_not_eligible() {
+        let n = net();
+        n.set_weight([1; 32], 700);
+        let prefix = n.genesis_id();
+        publish(&n, hare(&n, 60, Some(1), &prefix, 1));
+        assert_eq!(n.violations().len(), 1);
+    }
+}
