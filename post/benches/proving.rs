@@ -166,6 +166,7 @@ fn main() {
         let init = t.elapsed();
         let stop = AtomicBool::new(false);
         let before = rx.hashes();
+        let cpu = cpu_secs();
         let t = Instant::now();
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -176,9 +177,12 @@ fn main() {
             let _ = rx.search(&input, &[0; 32], 0..post::pow::MAX_POW, &stop);
         });
         let hashes = rx.hashes() - before;
+        let wall = t.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu;
         println!(
-            "k2pow RandomX {mode:?}, {threads} thread(s): {:.0} H/s (init {:.1} s)",
-            hashes as f64 / t.elapsed().as_secs_f64(),
+            "k2pow RandomX {mode:?}, {threads} thread(s): {:.0} H/s wall, {:.0} H per CPU-second (init {:.1} s)",
+            hashes as f64 / wall,
+            hashes as f64 / cpu,
             init.as_secs_f64()
         );
     }
