@@ -11,7 +11,7 @@ use bytes::Bytes;
 use codec::hare::{Body, IterRound, Message, Round, Value};
 use codec::{EdSignature, HareEligibility, Hash32, ProposalId, VrfSignature};
 use eligibility::{calc_eligibility, HareRound, PROOF_LEN};
-use signing::{Domain, NodeId, SignRequest, Slot};
+use signing::{Domain, Guard, Identity, NodeId, SignRequest, Slot};
 use tokio::task::JoinSet;
 
 use super::publish::{record_or_replay, Recorded, HARE_PROTOCOL};
@@ -202,7 +202,17 @@ async fn send_round(d: Arc<Duties>, ctx: Arc<LayerContext>, iter: u8, round: u8)
     if !to_sign.is_empty() {
         match d.node.hare_round_template(layer, iter, round).await {
             Ok(Some(template)) => {
-                blobs.extend(sign_round(&d, layer, iter, round, &template, &to_sign))
+                let eligible: Vec<Eligible<'_>> = to_sign
+                    .iter()
+                    .map(|(signer, proof, count)| Eligible {
+                        identity: d.identity(signer),
+                        proof: *proof,
+                        count: *count,
+                    })
+                    .collect();
+                blobs.extend(sign_round(
+                    &d.guard, layer, iter, round, &template, &eligible,
+                ))
             }
             Ok(None) => tracing::debug!(layer, iter, round, "node has no template for this round"),
             Err(e) => tracing::warn!(layer, iter, round, "no hare template: {e}"),
@@ -244,21 +254,31 @@ pub fn body_of(
     }
 }
 
-/// Builds, signs (one guard transaction) and records the messages of a round.
-pub(crate) fn sign_round(
-    d: &Duties,
+/// An identity eligible in a round, with its VRF proof and seat count.
+#[derive(Debug, Clone, Copy)]
+pub struct Eligible<'a> {
+    pub identity: &'a Identity,
+    pub proof: [u8; PROOF_LEN],
+    pub count: u16,
+}
+
+/// Builds the messages of a round from the node's template, signs them in one guard
+/// transaction and records each one's bytes; returns what to publish (for a slot signed
+/// before with other bytes: the bytes recorded then, or nothing).
+pub fn sign_round(
+    guard: &Guard,
     layer: u32,
     iter: u8,
     round: u8,
     template: &HareRoundTemplate,
-    eligible: &[(&Signer, [u8; PROOF_LEN], u16)],
+    eligible: &[Eligible<'_>],
 ) -> Vec<(NodeId, Vec<u8>)> {
     let slot = Slot::hare(layer, u32::from(iter), u32::from(round));
     let mut messages = Vec::with_capacity(eligible.len());
-    for (signer, proof, count) in eligible {
+    for e in eligible {
         let msg = Message {
-            body: body_of(layer, iter, round, template, *proof, *count),
-            sender: codec::NodeId(signer.node_id),
+            body: body_of(layer, iter, round, template, e.proof, e.count),
+            sender: codec::NodeId(*e.identity.node_id().as_bytes()),
             signature: EdSignature::default(),
         };
         if let Err(e) = msg.validate() {
@@ -271,18 +291,18 @@ pub(crate) fn sign_round(
             return Vec::new();
         }
         let signed = codec::to_vec(&msg.body.metadata());
-        messages.push((*signer, msg, signed));
+        messages.push((e.identity, msg, signed));
     }
     let requests: Vec<SignRequest<'_>> = messages
         .iter()
-        .map(|(signer, _, signed)| SignRequest {
-            identity: d.identity(signer),
+        .map(|(identity, _, signed)| SignRequest {
+            identity,
             slot,
             domain: Domain::HARE,
             message: signed,
         })
         .collect();
-    let answers = match d.guard.sign_batch(&requests) {
+    let answers = match guard.sign_batch(&requests) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(layer, iter, round, "guard failed; nothing signed: {e}");
@@ -290,18 +310,18 @@ pub(crate) fn sign_round(
         }
     };
     let mut out = Vec::with_capacity(messages.len());
-    for ((signer, mut msg, _), answer) in messages.into_iter().zip(answers) {
-        let node_id = NodeId(signer.node_id);
+    for ((identity, mut msg, _), answer) in messages.into_iter().zip(answers) {
+        let node_id = identity.node_id();
         let recorded = match answer {
             Ok(signed) => {
                 msg.signature = EdSignature(signed.signature.0);
                 match signed.payload {
                     Some(p) => Ok(Recorded::Publish(p)),
-                    None => record_or_replay(&d.guard, &node_id, slot, codec::to_vec(&msg)),
+                    None => record_or_replay(guard, &node_id, slot, codec::to_vec(&msg)),
                 }
             }
             Err(signing::GuardError::Conflict { .. }) => {
-                super::publish::stored_payload(&d.guard, &node_id, slot)
+                super::publish::stored_payload(guard, &node_id, slot)
             }
             Err(e) => Err(e),
         };
@@ -351,6 +371,54 @@ mod tests {
             messages,
             vec![(0, 0), (0, 3), (0, 6), (0, 7), (1, 3), (1, 6), (1, 7)]
         );
+    }
+
+    #[test]
+    fn a_round_signed_again_sends_the_recorded_bytes_even_for_another_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = prometheus::Registry::new();
+        let guard = Guard::open(
+            dir.path(),
+            signing::GenesisId([7; 20]),
+            signing::GuardMetrics::register(&registry).unwrap(),
+        )
+        .unwrap();
+        let ids: Vec<Identity> = (1..=3u8)
+            .map(|i| Identity::from_seed(&[i; 32], format!("{i}.key")))
+            .collect();
+        let eligible: Vec<Eligible<'_>> = ids
+            .iter()
+            .map(|identity| Eligible {
+                identity,
+                proof: [9; PROOF_LEN],
+                count: 2,
+            })
+            .collect();
+        let t1 = HareRoundTemplate {
+            proposals: vec![[1; 20]],
+            reference: None,
+        };
+        let first = sign_round(&guard, 20, 0, 0, &t1, &eligible);
+        assert_eq!(first.len(), 3);
+        for (node_id, blob) in &first {
+            let m: Message = codec::from_slice(blob).unwrap();
+            assert_eq!(&m.sender.0, node_id.as_bytes());
+            assert_eq!(m.body.iter_round.absolute(), 0);
+        }
+        assert_eq!(sign_round(&guard, 20, 0, 0, &t1, &eligible), first);
+        let t2 = HareRoundTemplate {
+            proposals: vec![[2; 20]],
+            reference: None,
+        };
+        assert_eq!(
+            sign_round(&guard, 20, 0, 0, &t2, &eligible),
+            first,
+            "a changed template does not produce a second message for the slot"
+        );
+        // The next round is a new slot.
+        let next = sign_round(&guard, 20, 0, 3, &t2, &eligible);
+        assert_eq!(next.len(), 3);
+        assert_ne!(next, first);
     }
 
     #[test]
