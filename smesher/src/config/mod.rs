@@ -20,6 +20,7 @@ use url::Url;
 
 pub use flags::ConfigArgs;
 pub use presets::{DEVNET, MAINNET};
+pub use validate::decode_address;
 
 /// The checked runtime configuration.
 #[derive(Clone, Debug, PartialEq)]

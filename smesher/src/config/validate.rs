@@ -782,6 +782,15 @@ pub(crate) fn check_address(addr: &str, hrp: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The 24 bytes of a checked bech32 account address (the ATX coinbase).
+pub fn decode_address(addr: &str, hrp: &str) -> Result<[u8; 24], String> {
+    check_address(addr, hrp)?;
+    let data =
+        bech32_decode(addr, hrp).map_err(|e| format!("\"{addr}\" is not a valid address: {e}"))?;
+    data.try_into()
+        .map_err(|_| format!("\"{addr}\" is not 24 bytes"))
+}
+
 const BECH32_CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
 fn bech32_polymod(values: impl Iterator<Item = u8>) -> u32 {
