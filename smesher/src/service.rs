@@ -19,10 +19,12 @@ use crate::admin::{self, AdminState};
 use crate::api::{
     self, ApiListeners, ApiServer, ApiSettings, IdentityStates, StateDetail, V2Upstreams,
 };
+use crate::atx::{AtxBuilder, AtxSettings, AtxStore};
 use crate::clock::LayerClock;
 use crate::config::{Config, GatewaySection};
 use crate::duties::{Duties, DutySettings};
 use crate::node::{NodeClient, NodeProbe};
+use crate::post::{PostListener, PostRegistry, RegistryOptions};
 use signing::identity;
 use signing::{Guard, GuardMetrics, Identity};
 
@@ -127,6 +129,7 @@ pub struct Service {
     admin_addr: Option<SocketAddr>,
     api: Option<ApiServer>,
     states: IdentityStates,
+    post: Option<PostListener>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -239,6 +242,23 @@ impl Service {
             );
             tasks.push(tokio::spawn(duties.run(stopped.clone())));
         }
+        let post = if config.smeshing.smeshing_start {
+            let (listener, atx) = start_atx(
+                config,
+                genesis.golden_atx(),
+                node.clone(),
+                guard.clone(),
+                identities.clone(),
+                clock.clone(),
+                store.clone(),
+                &roots,
+            )
+            .await?;
+            tasks.push(tokio::spawn(atx.run(stopped.clone())));
+            Some(listener)
+        } else {
+            None
+        };
         tracing::info!(
             node_services = ?config.node_service.iter().map(gateway::redact).collect::<Vec<_>>(),
             admin = ?admin_addr,
@@ -255,9 +275,20 @@ impl Service {
             admin_addr,
             api,
             states: store,
+            post,
             stop,
             tasks,
         })
+    }
+
+    /// Where post-services dial in (`api.grpc-post-listener`), when smeshing.
+    pub fn post_listener_addr(&self) -> Option<SocketAddr> {
+        self.post.as_ref().and_then(|p| p.addr())
+    }
+
+    /// The connected post-services, when smeshing.
+    pub fn post_registry(&self) -> Option<&PostRegistry> {
+        self.post.as_ref().map(|p| p.registry())
     }
 
     /// The v2 API server, when an API listener was given.
@@ -335,6 +366,9 @@ impl Service {
         if let Some(api) = self.api {
             api.shutdown().await;
         }
+        if let Some(post) = self.post {
+            post.shutdown().await;
+        }
         for task in self.tasks {
             let _ = task.await;
         }
@@ -379,4 +413,84 @@ fn start_api(
     Ok(Some(ApiServer::start(
         listeners, &settings, local, upstreams,
     )?))
+}
+
+/// The ATX duty: the post listener post-services register with, the cycle's database, a
+/// client per configured PoET, and the builder that runs every identity's cycle.
+#[allow(clippy::too_many_arguments)]
+async fn start_atx(
+    config: &Config,
+    golden_atx: [u8; 32],
+    node: NodeClient,
+    guard: Arc<Guard>,
+    identities: Arc<Vec<Identity>>,
+    clock: LayerClock,
+    store: IdentityStates,
+    roots: &gateway::TlsRoots,
+) -> anyhow::Result<(PostListener, Arc<AtxBuilder>)> {
+    let settings = AtxSettings::from_config(config, golden_atx).map_err(anyhow::Error::msg)?;
+    let registry = PostRegistry::new(RegistryOptions {
+        identities: Some(
+            identities
+                .iter()
+                .map(|i| (*i.node_id().as_bytes(), i.name().to_string()))
+                .collect(),
+        ),
+        ..RegistryOptions::default()
+    });
+    let plain = match config.api.grpc_post_listener {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding api.grpc-post-listener {addr}"))?,
+        ),
+        None => None,
+    };
+    let tls = match &config.api.grpc_tls {
+        Some(t) => {
+            let files = crate::post::TlsFiles {
+                ca_cert: t.ca_cert.clone(),
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+            };
+            let server = crate::post::tls::server_config(&files).context("api.grpc-tls-*")?;
+            let listener = TcpListener::bind(t.listener)
+                .await
+                .with_context(|| format!("binding api.grpc-tls-listener {}", t.listener))?;
+            Some((listener, server))
+        }
+        None => None,
+    };
+    let listener = PostListener::start(registry.clone(), plain, tls)?;
+    let db = AtxStore::open(&config.data_folder).with_context(|| {
+        format!(
+            "opening the ATX database in {}",
+            config.data_folder.display()
+        )
+    })?;
+    let poets = config
+        .poet_servers
+        .iter()
+        .map(|p| {
+            crate::atx::poet::PoetClient::new(
+                p.address.clone(),
+                p.pubkey,
+                roots,
+                settings.request_timeout,
+            )
+            .with_context(|| format!("PoET client for {}", gateway::redact(&p.address)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let builder = AtxBuilder::new(
+        node,
+        guard,
+        identities,
+        clock,
+        store,
+        Arc::new(db),
+        poets,
+        registry,
+        settings,
+    );
+    Ok((listener, builder))
 }
