@@ -881,6 +881,49 @@ impl Guard {
         }
     }
 
+    /// `record_payload` for many slots in one transaction (a hare round of many identities):
+    /// one answer per item; a database failure fails the whole batch and records nothing.
+    pub fn record_payloads(
+        &self,
+        items: &[(NodeId, Slot, &[u8])],
+    ) -> Result<Vec<Result<(), GuardError>>, GuardError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(items.len());
+        for (node_id, slot, payload) in items {
+            let (n1, n2) = slot.numbers();
+            let current: Option<Option<Vec<u8>>> = tx
+                .query_row(
+                    "SELECT payload FROM guard_slots
+                     WHERE node_id = ?1 AND kind = ?2 AND n1 = ?3 AND n2 = ?4",
+                    params![node_id.as_bytes(), slot.kind().as_str(), n1, n2],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            out.push(match current {
+                None => Err(GuardError::NotSigned {
+                    node_id: *node_id,
+                    slot: *slot,
+                }),
+                Some(Some(p)) if p == *payload => Ok(()),
+                Some(Some(_)) => Err(GuardError::PayloadConflict {
+                    node_id: *node_id,
+                    slot: *slot,
+                }),
+                Some(None) => {
+                    tx.execute(
+                        "UPDATE guard_slots SET payload = ?5
+                         WHERE node_id = ?1 AND kind = ?2 AND n1 = ?3 AND n2 = ?4",
+                        params![node_id.as_bytes(), slot.kind().as_str(), n1, n2, payload],
+                    )?;
+                    Ok(())
+                }
+            });
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// What is recorded for a slot, if anything.
     pub fn signed(&self, node_id: &NodeId, slot: Slot) -> Result<Option<SlotRecord>, GuardError> {
         let conn = self.conn();
@@ -1112,6 +1155,38 @@ mod tests {
         assert_eq!(rec.message.as_deref(), Some(&b"meta"[..]));
         let again = guard.sign(&id, slot, Domain::ATX, b"meta").unwrap();
         assert_eq!(again.payload.as_deref(), Some(&b"atx"[..]));
+    }
+
+    #[test]
+    fn payloads_of_a_round_are_recorded_in_one_batch_with_one_answer_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = open(dir.path());
+        let a = Identity::from_seed(&[4; 32], "a.key");
+        let b = Identity::from_seed(&[5; 32], "b.key");
+        let c = Identity::from_seed(&[6; 32], "c.key");
+        let slot = Slot::hare(9, 0, 3);
+        for id in [&a, &b] {
+            guard.sign(id, slot, Domain::HARE, b"meta").unwrap();
+        }
+        guard.record_payload(&b.node_id(), slot, b"old").unwrap();
+        let out = guard
+            .record_payloads(&[
+                (a.node_id(), slot, &b"msg-a"[..]),
+                (b.node_id(), slot, &b"msg-b"[..]),
+                (c.node_id(), slot, &b"msg-c"[..]),
+            ])
+            .unwrap();
+        assert!(out[0].is_ok());
+        assert!(matches!(out[1], Err(GuardError::PayloadConflict { .. })));
+        assert!(matches!(out[2], Err(GuardError::NotSigned { .. })));
+        let rec = guard.signed(&a.node_id(), slot).unwrap().unwrap();
+        assert_eq!(rec.payload.as_deref(), Some(&b"msg-a"[..]));
+        let rec = guard.signed(&b.node_id(), slot).unwrap().unwrap();
+        assert_eq!(rec.payload.as_deref(), Some(&b"old"[..]));
+        let again = guard
+            .record_payloads(&[(a.node_id(), slot, &b"msg-a"[..])])
+            .unwrap();
+        assert!(again[0].is_ok(), "the same bytes again are a no-op");
     }
 
     #[test]

@@ -11,10 +11,10 @@ use bytes::Bytes;
 use codec::hare::{Body, IterRound, Message, Round, Value};
 use codec::{EdSignature, HareEligibility, Hash32, ProposalId, VrfSignature};
 use eligibility::{calc_eligibility, HareRound, PROOF_LEN};
-use signing::{Domain, Guard, Identity, NodeId, SignRequest, Slot};
+use signing::{Domain, Guard, GuardError, Identity, NodeId, SignRequest, Slot};
 use tokio::task::JoinSet;
 
-use super::publish::{record_or_replay, Recorded, HARE_PROTOCOL};
+use super::publish::{stored_payload, Recorded, HARE_PROTOCOL};
 use super::{certify, Duties, Signer};
 use crate::node::{HareRoundTemplate, NodeError};
 
@@ -309,23 +309,47 @@ pub fn sign_round(
             return Vec::new();
         }
     };
-    let mut out = Vec::with_capacity(messages.len());
+    // Payloads of the newly signed messages are recorded in one more transaction.
+    let mut outcomes: Vec<(NodeId, Result<Recorded, GuardError>)> = Vec::new();
+    let mut to_record: Vec<(NodeId, Slot, Vec<u8>)> = Vec::new();
     for ((identity, mut msg, _), answer) in messages.into_iter().zip(answers) {
         let node_id = identity.node_id();
-        let recorded = match answer {
-            Ok(signed) => {
-                msg.signature = EdSignature(signed.signature.0);
-                match signed.payload {
-                    Some(p) => Ok(Recorded::Publish(p)),
-                    None => record_or_replay(guard, &node_id, slot, codec::to_vec(&msg)),
+        match answer {
+            Ok(signed) => match signed.payload {
+                Some(p) => outcomes.push((node_id, Ok(Recorded::Publish(p)))),
+                None => {
+                    msg.signature = EdSignature(signed.signature.0);
+                    to_record.push((node_id, slot, codec::to_vec(&msg)));
                 }
+            },
+            Err(GuardError::Conflict { .. }) => {
+                outcomes.push((node_id, stored_payload(guard, &node_id, slot)))
             }
-            Err(signing::GuardError::Conflict { .. }) => {
-                super::publish::stored_payload(guard, &node_id, slot)
+            Err(e) => outcomes.push((node_id, Err(e))),
+        }
+    }
+    let batch: Vec<(NodeId, Slot, &[u8])> = to_record
+        .iter()
+        .map(|(n, s, p)| (*n, *s, p.as_slice()))
+        .collect();
+    match guard.record_payloads(&batch) {
+        Ok(answers) => {
+            for ((node_id, _, payload), answer) in to_record.iter().zip(answers) {
+                let outcome = match answer {
+                    Ok(()) => Ok(Recorded::Publish(payload.clone())),
+                    Err(GuardError::PayloadConflict { .. }) => stored_payload(guard, node_id, slot),
+                    Err(e) => Err(e),
+                };
+                outcomes.push((*node_id, outcome));
             }
-            Err(e) => Err(e),
-        };
-        match recorded {
+        }
+        Err(e) => {
+            tracing::error!(layer, %slot, "guard failed; signed messages not recorded, not sent: {e}")
+        }
+    }
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (node_id, outcome) in outcomes {
+        match outcome {
             Ok(Recorded::Publish(p)) => out.push((node_id, p)),
             Ok(Recorded::Refused) => {
                 tracing::warn!(layer, %slot, %node_id, "another message holds this slot; not sending")
