@@ -113,36 +113,37 @@ impl Config {
     }
 }
 
+// The gateway keys' defaults are the gateway crate's own, so the two cannot drift apart.
 /// Default of `gateway.health-interval`.
-pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_HEALTH_INTERVAL: Duration = gateway::DEFAULT_HEALTH_INTERVAL;
 /// Default of `gateway.probe-timeout`.
-pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_PROBE_TIMEOUT: Duration = gateway::DEFAULT_PROBE_TIMEOUT;
 /// Default of `gateway.rise`.
-pub const DEFAULT_RISE: u32 = 2;
+pub const DEFAULT_RISE: u32 = gateway::DEFAULT_RISE;
 /// Default of `gateway.fall`.
-pub const DEFAULT_FALL: u32 = 2;
+pub const DEFAULT_FALL: u32 = gateway::DEFAULT_FALL;
 /// Default of `gateway.max-layer-lag`.
-pub const DEFAULT_MAX_LAYER_LAG: u32 = 2;
+pub const DEFAULT_MAX_LAYER_LAG: u32 = gateway::DEFAULT_MAX_LAYER_LAG;
 /// Default of `gateway.failback-after`.
-pub const DEFAULT_FAILBACK_AFTER: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_FAILBACK_AFTER: Duration = gateway::DEFAULT_FAILBACK_AFTER;
 /// Default of `gateway.per-try-timeout`.
-pub const DEFAULT_PER_TRY_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_PER_TRY_TIMEOUT: Duration = gateway::DEFAULT_PER_TRY_TIMEOUT;
 /// Default of `gateway.request-timeout`.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = gateway::DEFAULT_REQUEST_TIMEOUT;
 /// Default of `gateway.max-response-bytes` (16 MiB).
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = gateway::DEFAULT_MAX_RESPONSE_BYTES as usize;
 /// Default of `gateway.retry-budget-ratio`.
-pub const DEFAULT_RETRY_BUDGET_RATIO: f64 = 0.2;
+pub const DEFAULT_RETRY_BUDGET_RATIO: f64 = gateway::DEFAULT_RETRY_BUDGET_RATIO;
 /// Default of `gateway.retry-budget-min-per-second`.
-pub const DEFAULT_RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;
+pub const DEFAULT_RETRY_BUDGET_MIN_PER_SECOND: u32 = gateway::DEFAULT_RETRY_BUDGET_MIN_PER_SECOND;
 /// Default of `gateway.retry-budget-ttl`.
-pub const DEFAULT_RETRY_BUDGET_TTL: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETRY_BUDGET_TTL: Duration = gateway::DEFAULT_RETRY_BUDGET_TTL;
 /// Default of `gateway.eject-after`.
-pub const DEFAULT_EJECT_AFTER: u32 = 5;
+pub const DEFAULT_EJECT_AFTER: u32 = gateway::DEFAULT_EJECT_AFTER;
 /// Default of `gateway.eject-base`.
-pub const DEFAULT_EJECT_BASE: Duration = Duration::from_secs(5);
+pub const DEFAULT_EJECT_BASE: Duration = gateway::DEFAULT_EJECT_BASE;
 /// Default of `gateway.eject-max`.
-pub const DEFAULT_EJECT_MAX: Duration = Duration::from_secs(2 * 60);
+pub const DEFAULT_EJECT_MAX: Duration = gateway::DEFAULT_EJECT_MAX;
 /// Default of `main.metrics-port` (go-spacemesh's).
 pub const DEFAULT_METRICS_PORT: u16 = 1010;
 /// Default of `api.grpc-send-msg-size` and `api.grpc-recv-msg-size` (10 MiB).
