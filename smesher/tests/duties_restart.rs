@@ -78,7 +78,10 @@ async fn sigkill_mid_layer_and_restart_never_sends_a_second_different_message() 
         .iter()
         .filter(|a| matches!(a.slot, MessageSlot::Hare { layer, .. } if layer >= resumed))
         .count();
-    assert!(hare_after > 0, "the restarted service goes on with the hare");
+    assert!(
+        hare_after > 0,
+        "the restarted service goes on with the hare"
+    );
     let resent = accepted.iter().filter(|a| a.copies >= 2).count();
     assert!(
         resent > 0,
