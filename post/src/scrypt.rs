@@ -230,6 +230,15 @@ impl Scrypt {
 
 /// ROMix over the chunk in `x`, with `v` (N chunks) and `y` (one chunk) as scratch.
 fn romix(v: &mut [u32], x: &mut [u32], y: &mut [u32], n: usize, r: usize, cw: usize) {
+    if r == 1 {
+        if let (Ok(x), Ok(y)) = (
+            <&mut [u32; 32]>::try_from(&mut x[..]),
+            <&mut [u32; 32]>::try_from(&mut y[..]),
+        ) {
+            romix_r1(v, x, y, n);
+            return;
+        }
+    }
     {
         v[..cw].copy_from_slice(x);
         for i in 0..n - 1 {
@@ -244,6 +253,53 @@ fn romix(v: &mut [u32], x: &mut [u32], y: &mut [u32], n: usize, r: usize, cw: us
             let j = y[cw - BLOCK_WORDS] as usize & mask;
             block_mix(x, y, Some(&v[j * cw..(j + 1) * cw]), r);
         }
+    }
+}
+
+/// BlockMix for r = 1 on fixed-size chunks (the mainnet case), free of slice bounds checks.
+#[inline(always)]
+fn block_mix_r1(out: &mut [u32; 32], inp: &[u32; 32], xor: Option<&[u32; 32]>) {
+    let mut t = *inp;
+    if let Some(xor) = xor {
+        for (a, b) in t.iter_mut().zip(xor) {
+            *a ^= b;
+        }
+    }
+    let mut x = [0u32; 16];
+    for i in 0..16 {
+        x[i] = t[16 + i] ^ t[i];
+    }
+    chacha8(&mut x);
+    out[..16].copy_from_slice(&x);
+    for i in 0..16 {
+        x[i] ^= t[16 + i];
+    }
+    chacha8(&mut x);
+    out[16..].copy_from_slice(&x);
+}
+
+/// ROMix for r = 1: `v` holds N chunks of 32 words.
+fn romix_r1(v: &mut [u32], x: &mut [u32; 32], y: &mut [u32; 32], n: usize) {
+    let mut chunks: Vec<&mut [u32; 32]> = v
+        .chunks_exact_mut(32)
+        .filter_map(|c| c.try_into().ok())
+        .collect();
+    if chunks.len() < n {
+        return;
+    }
+    *chunks[0] = *x;
+    for i in 0..n - 1 {
+        let prev = *chunks[i];
+        block_mix_r1(chunks[i + 1], &prev, None);
+    }
+    let last = *chunks[n - 1];
+    block_mix_r1(x, &last, None);
+    let mask = n - 1;
+    for _ in 0..n / 2 {
+        let j = x[16] as usize & mask;
+        block_mix_r1(y, x, Some(chunks[j]));
+        let j = y[16] as usize & mask;
+        block_mix_r1(x, y, Some(chunks[j]));
     }
 }
 
@@ -275,6 +331,20 @@ mod tests {
         a[0] = 1;
         chacha8(&mut a);
         assert!(a.iter().filter(|w| **w != 0).count() > 8);
+    }
+
+    #[test]
+    fn r1_fast_path_matches_generic_block_mix() {
+        let inp: [u32; 32] = core::array::from_fn(|i| (i as u32).wrapping_mul(0x9e37_79b9));
+        let xor: [u32; 32] = core::array::from_fn(|i| (i as u32) ^ 0x5555_aaaa);
+        let mut generic = [0u32; 32];
+        let mut fast = [0u32; 32];
+        block_mix(&mut generic, &inp, Some(&xor), 1);
+        block_mix_r1(&mut fast, &inp, Some(&xor));
+        assert_eq!(generic, fast);
+        block_mix(&mut generic, &inp, None, 1);
+        block_mix_r1(&mut fast, &inp, None);
+        assert_eq!(generic, fast);
     }
 
     #[test]
