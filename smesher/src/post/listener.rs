@@ -137,6 +137,7 @@ impl PostListener {
 
     /// Stops accepting and closes the streams.
     pub async fn shutdown(self) {
+        self.registry.close();
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use proto::spacemesh::v1 as pb;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tonic::{Request, Response, Status, Streaming};
 
 /// How often an unfinished proof is asked for again (go-spacemesh's `queryInterval`).
@@ -119,6 +119,7 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     changed: Notify,
+    closed: watch::Sender<bool>,
     next_id: AtomicU64,
     options: RegistryOptions,
 }
@@ -166,6 +167,7 @@ impl PostRegistry {
             inner: Arc::new(Inner {
                 state: Mutex::default(),
                 changed: Notify::new(),
+                closed: watch::channel(false).0,
                 next_id: AtomicU64::new(1),
                 options,
             }),
@@ -177,6 +179,11 @@ impl PostRegistry {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends every stream and refuses new ones (the listener is shutting down).
+    pub fn close(&self) {
+        self.inner.closed.send_replace(true);
     }
 
     /// Node IDs with a registered post-service.
@@ -381,7 +388,10 @@ impl PostClient {
                 }
             }
             let Some(proof) = r.proof else {
-                tokio::time::sleep(self.registry.inner.options.query_interval).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(self.registry.inner.options.query_interval) => {}
+                    _ = self.calls.closed() => return Err(PostError::Disconnected(self.node())),
+                }
                 continue;
             };
             let metadata = r
@@ -432,6 +442,9 @@ impl pb::post_service_server::PostService for PostServiceImpl {
         &self,
         request: Request<Streaming<pb::ServiceResponse>>,
     ) -> Result<Response<Self::RegisterStream>, Status> {
+        if *self.registry.inner.closed.borrow() {
+            return Err(Status::unavailable("the post listener is shutting down"));
+        }
         if !self.registry.inner.options.accept {
             return Err(Status::failed_precondition(NOT_ALLOWED));
         }
@@ -457,6 +470,10 @@ impl pb::post_info_service_server::PostInfoService for PostServiceImpl {
     }
 }
 
+async fn until_closed(closed: &mut watch::Receiver<bool>) {
+    let _ = closed.wait_for(|c| *c).await;
+}
+
 type Out = mpsc::Sender<Result<pb::NodeRequest, Status>>;
 
 /// Runs one stream: the metadata handshake, then requests from the registry one at a time.
@@ -467,8 +484,13 @@ async fn drive(registry: PostRegistry, mut inbound: Streaming<pb::ServiceRespons
     if out.send(Ok(metadata)).await.is_err() {
         return;
     }
+    let mut closed = registry.inner.closed.subscribe();
     let timeout = registry.inner.options.handshake_timeout;
-    let info = match tokio::time::timeout(timeout, inbound.message()).await {
+    let first = tokio::select! {
+        _ = until_closed(&mut closed) => return,
+        first = tokio::time::timeout(timeout, inbound.message()) => first,
+    };
+    let info = match first {
         Ok(Ok(Some(pb::ServiceResponse {
             kind: Some(pb::service_response::Kind::Metadata(pb::MetadataResponse { meta: Some(m) })),
         }))) => PostInfo::from_proto(&m),
@@ -534,6 +556,10 @@ async fn drive(registry: PostRegistry, mut inbound: Streaming<pb::ServiceRespons
                 break;
             }
             _ = out.closed() => break,
+            _ = until_closed(&mut closed) => {
+                let _ = out.try_send(Err(Status::unavailable("the post listener is shutting down")));
+                break;
+            }
         }
     }
     registry.remove(&info.node_id, id);

@@ -1,0 +1,518 @@
+//! `smesher post-service` (the binary) proving through a post listener on loopback, plaintext
+//! and mutual TLS; a second registration refused; a disconnect mid-proof; bad data folders.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use post::{
+    InitConfig, InitOptions, PostMetadata, ProofConfig, RandomX, RandomXMode, ScryptParams,
+    Verifier, VerifyMode,
+};
+use proto::spacemesh::v1 as pb;
+use smesher::post::registry::ALREADY_REGISTERED;
+use smesher::post::{PostListener, PostRegistry, RegistryOptions, TlsFiles};
+use tokio::net::TcpListener;
+
+const LABELS_PER_UNIT: u64 = 1024;
+const K1: u32 = 20;
+const K2: u32 = 24;
+
+/// An easy k2pow threshold: about 1 in 4 hashes passes before scaling by units.
+fn easy_pow() -> [u8; 32] {
+    let mut d = [0xff; 32];
+    d[0] = 0x3f;
+    d
+}
+
+fn scrypt() -> ScryptParams {
+    ScryptParams::new(16, 1, 1).unwrap()
+}
+
+/// Tiny PoST data for identity `[seed; 32]`.
+fn data(dir: &Path, seed: u8) -> PostMetadata {
+    post::init(
+        dir,
+        &InitOptions {
+            node_id: [seed; 32],
+            commitment_atx_id: [seed ^ 0x55; 32],
+            labels_per_unit: LABELS_PER_UNIT,
+            num_units: 2,
+            max_file_size: 4096,
+            scrypt: scrypt(),
+            threads: 1,
+        },
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
+fn randomx() -> &'static RandomX {
+    static POOL: OnceLock<RandomX> = OnceLock::new();
+    POOL.get_or_init(|| RandomX::new(RandomXMode::Light, 1).unwrap())
+}
+
+/// A running `smesher post-service`, killed on drop; its stderr goes to a file.
+struct Binary {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Binary {
+    fn start(dir: &Path, address: &str, log: PathBuf, extra: &[&str]) -> Binary {
+        let stderr = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_smesher"))
+            .arg("post-service")
+            .args(["--dir", dir.to_str().unwrap(), "--address", address])
+            .args(["--reconnect-interval", "200ms", "--min-num-units", "1"])
+            .args(["--k1", &K1.to_string(), "--k2", &K2.to_string()])
+            .args(["--pow-difficulty", &hex::encode(easy_pow())])
+            .args(["-n", "16", "--threads", "1", "--nonces", "16"])
+            .args(["--randomx-mode", "light"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        Binary { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn registry(query_interval: Duration) -> PostRegistry {
+    PostRegistry::new(RegistryOptions {
+        query_interval,
+        ..RegistryOptions::default()
+    })
+}
+
+async fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// Waits for `meta`'s identity, asks for a proof and checks it with the verifier.
+async fn prove_and_verify(registry: &PostRegistry, meta: &PostMetadata, binary: &Binary) {
+    let client = registry
+        .wait_for(&meta.node_id, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("the post-service never registered:\n{}", binary.log()));
+    assert_eq!(client.info().num_units, meta.num_units);
+    assert_eq!(client.info().nonce, meta.nonce);
+    let challenge = [0xc5; 32];
+    let (proof, info) = tokio::time::timeout(
+        Duration::from_secs(40),
+        registry.prove(&meta.node_id, challenge),
+    )
+    .await
+    .expect("proof within 40 s")
+    .unwrap_or_else(|e| panic!("{e}\n{}", binary.log()));
+    assert_eq!(info.node_id, meta.node_id);
+    assert_eq!(info.commitment_atx_id, meta.commitment_atx_id);
+    let cfg = ProofConfig {
+        k1: K1,
+        k2: K2,
+        pow_difficulty: easy_pow(),
+    };
+    let init = InitConfig {
+        min_num_units: 1,
+        max_num_units: 100,
+        labels_per_unit: LABELS_PER_UNIT,
+        scrypt: scrypt(),
+    };
+    let verifier = Verifier::new(randomx());
+    verifier
+        .verify(
+            &proof,
+            &info.proof_metadata(challenge),
+            &cfg,
+            &init,
+            VerifyMode::All,
+        )
+        .expect("the proof verifies");
+    let mut other = challenge;
+    other[0] ^= 1;
+    assert!(verifier
+        .verify(
+            &proof,
+            &info.proof_metadata(other),
+            &cfg,
+            &init,
+            VerifyMode::All
+        )
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_proof_from_the_binary_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = data(&tmp.path().join("data"), 1);
+    let registry = registry(Duration::from_millis(100));
+    let listener = PostListener::start(registry.clone(), Some(bind().await), None).unwrap();
+    let address = format!("http://{}", listener.addr().unwrap());
+    let binary = Binary::start(
+        &tmp.path().join("data"),
+        &address,
+        tmp.path().join("log"),
+        &[],
+    );
+    prove_and_verify(&registry, &meta, &binary).await;
+    // Idle again: a second proof for another challenge is a new proof.
+    let (proof, _) = registry.prove(&meta.node_id, [7; 32]).await.unwrap();
+    assert!(!proof.indices.is_empty());
+    listener.shutdown().await;
+}
+
+/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files.
+fn certificates(dir: &Path) -> (TlsFiles, TlsFiles) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf = |names: Vec<String>, name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let cert_path = dir.join(format!("{name}.crt"));
+        let key_path = dir.join(format!("{name}.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    };
+    let ca_path = dir.join("ca.crt");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let (server_cert, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()], "server");
+    let (client_cert, client_key) = leaf(vec!["post-service".into()], "client");
+    (
+        TlsFiles {
+            ca_cert: ca_path.clone(),
+            cert: server_cert,
+            key: server_key,
+        },
+        TlsFiles {
+            ca_cert: ca_path,
+            cert: client_cert,
+            key: client_key,
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_proof_from_the_binary_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = data(&tmp.path().join("data"), 2);
+    let (server, client) = certificates(tmp.path());
+    let registry = registry(Duration::from_millis(100));
+    let config = smesher::post::tls::server_config(&server).unwrap();
+    let listener =
+        PostListener::start(registry.clone(), None, Some((bind().await, config))).unwrap();
+    let port = listener.tls_addr().unwrap().port();
+
+    // Without a client certificate the handshake fails and nothing registers.
+    let plain = Binary::start(
+        &tmp.path().join("data"),
+        &format!("http://127.0.0.1:{port}"),
+        tmp.path().join("plain.log"),
+        &["--max-retries", "1"],
+    );
+    assert!(registry
+        .wait_for(&meta.node_id, Duration::from_millis(800))
+        .await
+        .is_none());
+    drop(plain);
+
+    let binary = Binary::start(
+        &tmp.path().join("data"),
+        &format!("https://localhost:{port}"),
+        tmp.path().join("tls.log"),
+        &[
+            "--ca-cert",
+            client.ca_cert.to_str().unwrap(),
+            "--cert",
+            client.cert.to_str().unwrap(),
+            "--key",
+            client.key.to_str().unwrap(),
+        ],
+    );
+    prove_and_verify(&registry, &meta, &binary).await;
+    listener.shutdown().await;
+}
+
+/// Opens a raw `Register` stream and answers the metadata request for `meta`; returns what
+/// the server sends next.
+async fn register_raw(
+    address: &str,
+    meta: &PostMetadata,
+) -> Result<Option<pb::NodeRequest>, tonic::Status> {
+    let channel = smesher::post::post_service::connect(&address.parse().unwrap(), None)
+        .await
+        .unwrap();
+    let mut client = pb::post_service_client::PostServiceClient::new(channel);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let outbound = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let mut inbound = client.register(outbound).await?.into_inner();
+    let first = inbound.message().await?.expect("a first request");
+    assert!(matches!(
+        first.kind,
+        Some(pb::node_request::Kind::Metadata(_))
+    ));
+    let info = smesher::post::PostInfo::from_post(meta).to_proto();
+    tx.send(pb::ServiceResponse {
+        kind: Some(pb::service_response::Kind::Metadata(pb::MetadataResponse {
+            meta: Some(info),
+        })),
+    })
+    .await
+    .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), inbound.message()).await;
+    drop(tx);
+    match next {
+        Ok(r) => r,
+        Err(_) => Ok(None),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_registration_of_the_same_identity_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = data(&tmp.path().join("data"), 3);
+    let registry = registry(Duration::from_millis(100));
+    let listener = PostListener::start(registry.clone(), Some(bind().await), None).unwrap();
+    let address = format!("http://{}", listener.addr().unwrap());
+    let binary = Binary::start(
+        &tmp.path().join("data"),
+        &address,
+        tmp.path().join("log"),
+        &[],
+    );
+    registry
+        .wait_for(&meta.node_id, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("never registered:\n{}", binary.log()));
+    let status = register_raw(&address, &meta).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::AlreadyExists);
+    assert_eq!(status.message(), ALREADY_REGISTERED);
+    // The first one still proves.
+    prove_and_verify(&registry, &meta, &binary).await;
+    listener.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_without_coinbase_or_for_other_identities_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = data(&tmp.path().join("data"), 4);
+    let refusing = PostRegistry::new(RegistryOptions {
+        accept: false,
+        ..RegistryOptions::default()
+    });
+    let listener = PostListener::start(refusing, Some(bind().await), None).unwrap();
+    let status = register_raw(&format!("http://{}", listener.addr().unwrap()), &meta)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(status.message().contains("no coinbase"), "{status}");
+    listener.shutdown().await;
+
+    let others = PostRegistry::new(RegistryOptions {
+        identities: Some(vec![([9; 32], "other".into())]),
+        ..RegistryOptions::default()
+    });
+    let listener = PostListener::start(others.clone(), Some(bind().await), None).unwrap();
+    let status = register_raw(&format!("http://{}", listener.addr().unwrap()), &meta)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(
+        status.message().contains(&hex::encode(meta.node_id)),
+        "{status}"
+    );
+    assert!(others.connected().is_empty());
+    listener.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_mid_proof_reconnects_and_delivers_the_proof() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = data(&tmp.path().join("data"), 5);
+    // A long query interval: the first request starts the proof, then the listener goes away.
+    let first = registry(Duration::from_secs(3600));
+    let socket = bind().await;
+    let addr = socket.local_addr().unwrap();
+    let listener = PostListener::start(first.clone(), Some(socket), None).unwrap();
+    let binary = Binary::start(
+        &tmp.path().join("data"),
+        &format!("http://{addr}"),
+        tmp.path().join("log"),
+        &[],
+    );
+    first
+        .wait_for(&meta.node_id, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("never registered:\n{}", binary.log()));
+    let challenge = [0x42; 32];
+    let asking = {
+        let first = first.clone();
+        let id = meta.node_id;
+        tokio::spawn(async move { first.prove(&id, challenge).await })
+    };
+    // Let the first request reach the post-service, then drop the connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    listener.shutdown().await;
+    let err = asking.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, smesher::post::PostError::Disconnected(_)),
+        "{err}"
+    );
+
+    // The same port again: the post-service reconnects and hands over the proof it made.
+    let second = registry(Duration::from_millis(100));
+    let listener = PostListener::start(
+        second.clone(),
+        Some(TcpListener::bind(addr).await.unwrap()),
+        None,
+    )
+    .unwrap();
+    prove_and_verify_challenge(&second, &meta, &binary, challenge).await;
+    assert!(binary.log().contains("proving started"));
+    assert_eq!(
+        binary.log().matches("proving started").count(),
+        1,
+        "{}",
+        binary.log()
+    );
+    listener.shutdown().await;
+}
+
+async fn prove_and_verify_challenge(
+    registry: &PostRegistry,
+    meta: &PostMetadata,
+    binary: &Binary,
+    challenge: [u8; 32],
+) {
+    registry
+        .wait_for(&meta.node_id, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("never reconnected:\n{}", binary.log()));
+    let (proof, info) = tokio::time::timeout(
+        Duration::from_secs(40),
+        registry.prove(&meta.node_id, challenge),
+    )
+    .await
+    .expect("proof within 40 s")
+    .unwrap_or_else(|e| panic!("{e}\n{}", binary.log()));
+    Verifier::new(randomx())
+        .verify(
+            &proof,
+            &info.proof_metadata(challenge),
+            &ProofConfig {
+                k1: K1,
+                k2: K2,
+                pow_difficulty: easy_pow(),
+            },
+            &InitConfig {
+                min_num_units: 1,
+                max_num_units: 100,
+                labels_per_unit: LABELS_PER_UNIT,
+                scrypt: scrypt(),
+            },
+            VerifyMode::All,
+        )
+        .expect("the proof verifies");
+}
+
+/// Runs the binary on `dir` against a port nobody listens on; it must fail at once, naming
+/// `culprit`, without a panic.
+fn fails_naming(dir: &Path, culprit: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_smesher"))
+        .args(["post-service", "--dir", dir.to_str().unwrap()])
+        .args(["--address", "http://127.0.0.1:9", "--min-num-units", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(culprit), "{culprit} not named in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_data_folders_are_clear_errors_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    // Missing folder / metadata.
+    fails_naming(&dir, "postdata_metadata.json");
+    data(&dir, 6);
+    // Truncated data file.
+    let file = dir.join("postdata_1.bin");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 16)
+        .unwrap();
+    fails_naming(&dir, "postdata_1.bin");
+    // Missing data file.
+    std::fs::remove_file(&file).unwrap();
+    fails_naming(&dir, "postdata_1.bin");
+    // Garbled metadata.
+    std::fs::write(dir.join("postdata_metadata.json"), b"{\"NodeId\": 1").unwrap();
+    fails_naming(&dir, "postdata_metadata.json");
+
+    // Metadata of another identity: the built-in post-service refuses the folder.
+    let other = tmp.path().join("other");
+    data(&other, 7);
+    let options = smesher::post::PostServiceOptions {
+        dir: other.clone(),
+        address: "http://127.0.0.1:9".parse().unwrap(),
+        tls: None,
+        reconnect_interval: Duration::from_secs(1),
+        max_retries: None,
+        proof: ProofConfig {
+            k1: K1,
+            k2: K2,
+            pow_difficulty: easy_pow(),
+        },
+        init: InitConfig {
+            min_num_units: 1,
+            max_num_units: 100,
+            labels_per_unit: LABELS_PER_UNIT,
+            scrypt: scrypt(),
+        },
+        proving: post::ProvingOptions::default(),
+        randomx_mode: RandomXMode::Light,
+        identities: Some(vec![[8; 32]]),
+    };
+    let err = smesher::post::Prover::open(options.clone()).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("postdata_metadata.json"), "{msg}");
+    assert!(msg.contains("not an identity"), "{msg}");
+    // Units outside the network's limits.
+    let err = smesher::post::Prover::open(smesher::post::PostServiceOptions {
+        identities: None,
+        init: InitConfig {
+            min_num_units: 4,
+            ..options.init
+        },
+        ..options
+    })
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("NumUnits 2"), "{err:#}");
+}
