@@ -86,8 +86,14 @@ struct CheckState {
     first_ballots: HashMap<[u8; 20], (u32, u32, [u8; 4])>,
 }
 
+/// What failed, with the identity and slot when they are known.
+type Failure = (Option<NodeId>, Option<MessageSlot>, String);
+
+/// A message that passed: its identity, slot and count; or what failed.
+type Outcome = Result<(NodeId, MessageSlot, u32), Failure>;
+
 /// A failed check before the identity or slot is known.
-fn fail(problem: impl Into<String>) -> (Option<NodeId>, Option<MessageSlot>, String) {
+fn fail(problem: impl Into<String>) -> Failure {
     (None, None, problem.into())
 }
 
@@ -148,11 +154,7 @@ impl Checker {
         }
     }
 
-    fn check_proposal(
-        &self,
-        net: &Network,
-        bytes: &[u8],
-    ) -> Result<(NodeId, MessageSlot, u32), (Option<NodeId>, Option<MessageSlot>, String)> {
+    fn check_proposal(&self, net: &Network, bytes: &[u8]) -> Outcome {
         let p: Proposal =
             codec::from_slice(bytes).map_err(|e| fail(format!("proposal does not decode: {e}")))?;
         let ballot = &p.inner.ballot;
@@ -269,11 +271,7 @@ fn check_seats(
     }
 }
 
-fn check_hare(
-    net: &Network,
-    settings: &CheckSettings,
-    bytes: &[u8],
-) -> Result<(NodeId, MessageSlot, u32), (Option<NodeId>, Option<MessageSlot>, String)> {
+fn check_hare(net: &Network, settings: &CheckSettings, bytes: &[u8]) -> Outcome {
     let m: Message =
         codec::from_slice(bytes).map_err(|e| fail(format!("hare message does not decode: {e}")))?;
     let id = m.sender.0;
@@ -313,11 +311,7 @@ fn check_hare(
     Ok((id, slot, u32::from(count)))
 }
 
-fn check_certificate(
-    net: &Network,
-    settings: &CheckSettings,
-    bytes: &[u8],
-) -> Result<(NodeId, MessageSlot, u32), (Option<NodeId>, Option<MessageSlot>, String)> {
+fn check_certificate(net: &Network, settings: &CheckSettings, bytes: &[u8]) -> Outcome {
     let m: CertifyMessage =
         codec::from_slice(bytes).map_err(|e| fail(format!("certificate does not decode: {e}")))?;
     let id = m.smesher_id.0;

@@ -24,10 +24,13 @@ use crate::node::PartialProposal;
 /// Epochs of slots kept per identity.
 const EPOCHS_KEPT: usize = 3;
 
+/// One identity's slots by epoch.
+type SlotsByEpoch = BTreeMap<u32, Arc<Vec<ProposalSlot>>>;
+
 /// Each identity's proposal slots per epoch, computed once per epoch.
 #[derive(Debug, Default)]
 pub struct EpochEligibilities {
-    slots: Mutex<HashMap<[u8; 32], BTreeMap<u32, Arc<Vec<ProposalSlot>>>>>,
+    slots: Mutex<HashMap<[u8; 32], SlotsByEpoch>>,
 }
 
 impl EpochEligibilities {
