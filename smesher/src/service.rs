@@ -436,6 +436,8 @@ async fn start_atx(
                 .map(|i| (*i.node_id().as_bytes(), i.name().to_string()))
                 .collect(),
         ),
+        // Asked again every 2 s as go-spacemesh does, or every layer in compressed time.
+        query_interval: crate::post::registry::DEFAULT_QUERY_INTERVAL.min(config.layer_duration),
         ..RegistryOptions::default()
     });
     let plain = match config.api.grpc_post_listener {

@@ -77,6 +77,8 @@ struct Shared {
     published_changed: tokio::sync::Notify,
     /// Checks every hare message, proposal and certificate received.
     checker: crate::checks::Checker,
+    /// Checks every ATX received.
+    atx_checker: crate::atx_checks::AtxChecker,
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +122,7 @@ impl Network {
                 state: Mutex::new(State::default()),
                 published_changed: tokio::sync::Notify::new(),
                 checker: crate::checks::Checker::default(),
+                atx_checker: crate::atx_checks::AtxChecker::default(),
             }),
         })
     }
@@ -433,6 +436,9 @@ impl Network {
         kind: PublishKind,
     ) {
         self.shared.checker.check(self, &protocol, &bytes);
+        if protocol == "ax1" {
+            self.shared.atx_checker.check(self, &bytes);
+        }
         self.state().published.push(Published {
             node,
             protocol,
@@ -472,6 +478,25 @@ impl Network {
     /// Every failed check so far: bad encoding, signature, VRF proof or count, equivocation.
     pub fn violations(&self) -> Vec<crate::checks::Violation> {
         self.shared.checker.violations()
+    }
+
+    /// Records a PoET proof a fake PoET served (its reference, statement and leaf count), so
+    /// ATXs naming it can be checked.
+    pub fn record_poet_proof(&self, reference: [u8; 32], statement: [u8; 32], leaves: u64) {
+        self.shared
+            .atx_checker
+            .record_proof(reference, statement, leaves);
+    }
+
+    /// Every published ATX that failed the checks (including a second ATX of an identity in
+    /// one epoch).
+    pub fn atx_violations(&self) -> Vec<crate::atx_checks::AtxViolation> {
+        self.shared.atx_checker.violations()
+    }
+
+    /// Every ATX that passed the checks, one per identity and epoch.
+    pub fn accepted_atxs(&self) -> Vec<crate::atx_checks::AcceptedAtx> {
+        self.shared.atx_checker.accepted()
     }
 
     /// Every distinct hare message, proposal and certificate that passed the checks.

@@ -8,6 +8,9 @@
 //! - [`routes`]: the G3 node-service route table and handlers; route names for request counters.
 //! - [`v2`]: the v2 `NodeService/Status` and `NetworkService/Info` JSON calls.
 //! - [`v2upstream`]: a fake v2 API upstream (JSON + gRPC on one port, TLS optional) and a test CA.
+//! - [`atx_checks`]: what every published ATX is checked for; good ones join the chain.
+//! - [`poet`]: a fake PoET server ([`FakePoet`]) with rounds on the network's clock.
+//! - [`post_service`]: a fake post-service ([`FakePostService`]) dialing a post listener.
 //! - [`fault`]: [`Fault`]s a node can be switched into at run time.
 //! - [`model`]: the G3 JSON bodies.
 //!
@@ -27,22 +30,28 @@
 //! # let _ = (urls, hare); Ok(()) }
 //! ```
 
+pub mod atx_checks;
 pub mod chain;
 pub mod checks;
 pub mod clock;
 pub mod fault;
 pub mod model;
 pub mod node;
+pub mod poet;
+pub mod post_service;
 pub mod routes;
 pub mod tls_front;
 pub mod v2;
 pub mod v2upstream;
 
+pub use atx_checks::{AcceptedAtx, AtxViolation};
 pub use chain::{Atx, HareTemplate, Network, NodeId, PublishKind, Published};
 pub use checks::{Accepted, CheckSettings, MessageSlot, Violation};
 pub use clock::{ChainConfig, ChainConfigError, SimClock};
 pub use fault::{Fault, GarbageKind};
 pub use node::Node;
+pub use poet::{FakePoet, PoetFault, PoetSettings};
+pub use post_service::FakePostService;
 pub use routes::{name as route, NOT_SYNCED_BODY};
 
 #[cfg(test)]

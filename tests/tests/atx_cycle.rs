@@ -1,0 +1,201 @@
+//! The ATX duty end to end: three identities publish one valid ATX per epoch through node
+//! restarts, a PoET that is down, and report their states in order.
+
+mod atx_common;
+
+use std::time::Duration;
+
+use atx_common::AtxNet;
+use simnet::{Fault, PoetFault};
+use smesher::api::store::{Order, StatesQuery};
+use smesher::api::StateDetail;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_identity_publishes_one_valid_atx_per_epoch_through_node_restarts() {
+    let net = AtxNet::start(3, 2).await;
+    let (service, _posts) = net.start_service().await;
+
+    // Kill the active node every few layers and bring it back.
+    let killer = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            let active = service
+                .gateway()
+                .status()
+                .iter()
+                .find(|s| s.active)
+                .map(|s| s.priority);
+            if let Some(i) = active {
+                net.nodes[i].set_fault(Fault::Stop);
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                net.nodes[i].restart().await.expect("restart");
+            }
+        }
+    };
+    let done = tokio::select! {
+        ok = net.wait_for_atxs(3, Duration::from_secs(40)) => ok,
+        _ = killer => unreachable!("the killer loops forever"),
+    };
+    assert!(
+        done,
+        "not every identity got three ATXs: {:?}",
+        net.node_ids()
+            .iter()
+            .map(|n| net.atx_epochs(n))
+            .collect::<Vec<_>>()
+    );
+    net.assert_one_per_epoch();
+    // Each ATX arrived with its PoET proof.
+    let atxs = net.network.published_on("ax1");
+    assert!(atxs.iter().any(|p| p.kind
+        == simnet::PublishKind::Atx {
+            with_poet_proof: true
+        }));
+
+    // States: each identity went through the cycle in order, with metadata.
+    for node in net.node_ids() {
+        let states = service.identity_states().states(&StatesQuery {
+            smeshers: vec![node.to_vec()],
+            order: Order::default(),
+            ..StatesQuery::default()
+        });
+        let names: Vec<i32> = states.iter().map(|s| s.detail.state_number()).collect();
+        // WAITING_FOR_POET_REGISTRATION_WINDOW … ATX_BROADCASTED, once per epoch, in order.
+        let cycle = [3, 4, 5, 6, 7, 8, 9, 10, 11];
+        let full_cycles = names.windows(cycle.len()).filter(|w| *w == cycle).count();
+        assert!(full_cycles >= 2, "states out of order: {names:?}");
+        // Every state of a cycle names its publish epoch (the initial PoST comes before one).
+        assert!(states
+            .iter()
+            .filter(|s| matches!(s.detail.state_number(), 3..=7 | 10 | 11))
+            .all(|s| s.publish_epoch.is_some()));
+        let regs = states
+            .iter()
+            .find_map(|s| match &s.detail {
+                StateDetail::PoetRegistered { registrations } => Some(registrations.clone()),
+                _ => None,
+            })
+            .expect("registrations");
+        assert_eq!(regs.len(), 2, "registered with both PoETs");
+        assert!(regs
+            .iter()
+            .all(|r| r.challenge_hash.len() == 32 && !r.round_id.is_empty()));
+        let ids: Vec<[u8; 32]> = states
+            .iter()
+            .filter_map(|s| match &s.detail {
+                StateDetail::AtxBroadcasted { atx_id } => Some(*atx_id),
+                _ => None,
+            })
+            .collect();
+        let accepted: Vec<[u8; 32]> = net
+            .network
+            .accepted_atxs()
+            .iter()
+            .filter(|a| a.atx.smesher_id.0 == node)
+            .map(|a| a.id)
+            .collect();
+        assert!(
+            ids.iter().all(|id| accepted.contains(id)),
+            "broadcast IDs are the accepted ATXs"
+        );
+        // The better PoET (more leaves) was chosen.
+        assert!(states.iter().any(|s| matches!(&s.detail,
+            StateDetail::PoetProofReceived { poet_url } if poet_url.trim_end_matches('/') == net.poets[1].url())));
+    }
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_poet_down_for_a_round_still_gives_an_atx() {
+    let net = AtxNet::start(1, 2).await;
+    net.poets[1].set_fault(PoetFault::Down);
+    let (service, _posts) = net.start_service().await;
+    assert!(
+        net.wait_for_atxs(1, Duration::from_secs(20)).await,
+        "no ATX with one PoET down"
+    );
+    assert_eq!(net.poets[1].submits(), 0);
+    assert!(net.poets[0].submits() >= 1);
+    net.poets[1].set_fault(PoetFault::None);
+    assert!(
+        net.wait_for_atxs(2, Duration::from_secs(20)).await,
+        "no second ATX"
+    );
+    net.assert_one_per_epoch();
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_poet_answers_are_clear_errors_and_the_cycle_retries() {
+    let net = AtxNet::start(1, 1).await;
+    net.poets[0].set_fault(PoetFault::Garbage);
+    let (service, _posts) = net.start_service().await;
+    let node = net.node_ids()[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let message = loop {
+        let retrying = service.identity_states().states(&StatesQuery {
+            smeshers: vec![node.to_vec()],
+            states: vec![2],
+            ..StatesQuery::default()
+        });
+        if let Some(m) = retrying.iter().find_map(|s| match &s.detail {
+            StateDetail::Retrying { message } if message.contains("malformed") => {
+                Some(message.clone())
+            }
+            _ => None,
+        }) {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no RETRYING with a malformed-answer message"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        message.contains("PoET") && message.contains("info"),
+        "{message}"
+    );
+    net.poets[0].set_fault(PoetFault::None);
+    assert!(
+        net.wait_for_atxs(1, Duration::from_secs(20)).await,
+        "no ATX once the PoET recovered"
+    );
+    net.assert_one_per_epoch();
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn post_service_disconnected_while_proving_shows_retrying_and_completes() {
+    let net = AtxNet::start(1, 1).await;
+    let (service, posts) = net.start_service().await;
+    // Disconnected from the start: the initial PoST cannot be had.
+    posts[0].disconnect();
+    let node = net.node_ids()[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let retrying = service.identity_states().states(&StatesQuery {
+            smeshers: vec![node.to_vec()],
+            states: vec![2],
+            ..StatesQuery::default()
+        });
+        if retrying.iter().any(|s| {
+            matches!(&s.detail,
+            StateDetail::Retrying { message } if message.contains("post-service"))
+        }) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no RETRYING naming the post-service"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    posts[0].reconnect();
+    assert!(
+        net.wait_for_atxs(1, Duration::from_secs(20)).await,
+        "no ATX after the post-service came back"
+    );
+    net.assert_one_per_epoch();
+    service.shutdown().await;
+}
