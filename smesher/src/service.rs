@@ -254,6 +254,13 @@ impl Service {
                 &roots,
             )
             .await?;
+            // The built-in post-service, when a PoST data folder is configured.
+            let ids: Vec<[u8; 32]> = identities.iter().map(|i| *i.node_id().as_bytes()).collect();
+            if let Some(task) =
+                crate::post::builtin::start(config, &ids, &listener, stopped.clone())?
+            {
+                tasks.push(task);
+            }
             tasks.push(tokio::spawn(atx.run(stopped.clone())));
             Some(listener)
         } else {

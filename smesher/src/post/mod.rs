@@ -5,12 +5,14 @@
 //! - [`registry`]: `spacemesh.v1.PostService.Register` streams by node ID; [`PostClient::prove`].
 //! - [`listener`]: serves the registry on `api.grpc-post-listener` and the mutual-TLS listener.
 //! - [`post_service`]: the post-service: dials a listener, answers from one PoST data folder.
+//! - [`builtin`]: the in-process post-service for `smeshing-opts-datadir`.
 //! - [`cli`]: the `post-service` and `post init` commands.
 //! - [`tls`]: rustls configs from the PEM files.
 //!
 //! The built-in post-service is the same [`post_service`] dialing this process's own post
 //! listener, so the duties cannot tell it from a remote one.
 
+pub mod builtin;
 pub mod cli;
 pub mod listener;
 pub mod post_service;
