@@ -333,15 +333,11 @@ fn submit(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
     }
     let mut st = lock(&shared.state);
     let members = st.rounds.entry(round).or_default();
-    if members.contains(&challenge) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            6,
-            "challenge is already registered",
-        );
+    // A repeated submission (a client that restarted) keeps its place and gets the same answer.
+    if !members.contains(&challenge) {
+        members.push(challenge);
+        st.submits += 1;
     }
-    members.push(challenge);
-    st.submits += 1;
     reply(
         StatusCode::OK,
         json!({

@@ -76,6 +76,15 @@ impl FakePostService {
         self.shared.state.lock().map(|s| s.proofs).unwrap_or(0)
     }
 
+    /// Distinct challenges asked for so far (the initial PoST's all-zero one included).
+    pub fn challenges(&self) -> usize {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.started.len())
+            .unwrap_or(0)
+    }
+
     /// Streams opened so far.
     pub fn sessions(&self) -> u64 {
         self.shared.state.lock().map(|s| s.sessions).unwrap_or(0)
