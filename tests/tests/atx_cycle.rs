@@ -199,3 +199,44 @@ async fn post_service_disconnected_while_proving_shows_retrying_and_completes() 
     net.assert_one_per_epoch();
     service.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_node_answers_are_clear_errors_and_the_cycle_retries() {
+    let net = AtxNet::start(1, 1).await;
+    for n in &net.nodes {
+        n.set_fault(Fault::Garbage(simnet::GarbageKind::InvalidJson));
+    }
+    let (service, _posts) = net.start_service().await;
+    let node = net.node_ids()[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let message = loop {
+        let retrying = service.identity_states().states(&StatesQuery {
+            smeshers: vec![node.to_vec()],
+            states: vec![2],
+            ..StatesQuery::default()
+        });
+        if let Some(m) = retrying.iter().find_map(|s| match &s.detail {
+            StateDetail::Retrying { message } if message.contains("node-service") => {
+                Some(message.clone())
+            }
+            _ => None,
+        }) {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no RETRYING naming the node-service"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!message.is_empty());
+    for n in &net.nodes {
+        n.set_fault(Fault::None);
+    }
+    assert!(
+        net.wait_for_atxs(1, Duration::from_secs(20)).await,
+        "no ATX once the nodes answered properly"
+    );
+    net.assert_one_per_epoch();
+    service.shutdown().await;
+}
