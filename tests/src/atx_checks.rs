@@ -46,6 +46,8 @@ struct State {
 #[derive(Debug, Default)]
 pub struct AtxChecker {
     state: Mutex<State>,
+    /// PoST verification, once the network has PoST parameters.
+    post: Mutex<Option<std::sync::Arc<crate::post_checks::PostChecker>>>,
 }
 
 /// Weight of a tick as the fake PoETs count them (tick size 1).
@@ -60,6 +62,11 @@ impl AtxChecker {
         self.state()
             .proofs
             .insert(reference, KnownProof { statement, leaves });
+    }
+
+    /// Verifies the PoSTs of every ATX checked from now on with `checker`.
+    pub fn verify_post(&self, checker: std::sync::Arc<crate::post_checks::PostChecker>) {
+        *self.post.lock().unwrap_or_else(|p| p.into_inner()) = Some(checker);
     }
 
     pub fn violations(&self) -> Vec<AtxViolation> {
@@ -121,6 +128,11 @@ impl AtxChecker {
                     hex::encode(seen.id)
                 )));
             }
+        }
+
+        let post = self.post.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(post) = post {
+            post.check(&atx).map_err(|e| fail(format!("PoST: {e}")))?;
         }
 
         let c = &atx.inner.challenge;

@@ -488,6 +488,11 @@ impl Network {
             .record_proof(reference, statement, leaves);
     }
 
+    /// Verifies the PoST of every ATX published from now on (see `post_checks`).
+    pub fn verify_post(&self, checker: std::sync::Arc<crate::post_checks::PostChecker>) {
+        self.shared.atx_checker.verify_post(checker);
+    }
+
     /// Every published ATX that failed the checks (including a second ATX of an identity in
     /// one epoch).
     pub fn atx_violations(&self) -> Vec<crate::atx_checks::AtxViolation> {

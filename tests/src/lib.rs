@@ -11,6 +11,8 @@
 //! - [`atx_checks`]: what every published ATX is checked for; good ones join the chain.
 //! - [`poet`]: a fake PoET server ([`FakePoet`]) with rounds on the network's clock.
 //! - [`post_service`]: a fake post-service ([`FakePostService`]) dialing a post listener.
+//! - [`post_checks`]: the PoST check of published ATXs ([`Network::verify_post`]).
+//! - [`real_post`]: a post-service proving for real on tiny data ([`RealPostService`]).
 //! - [`fault`]: [`Fault`]s a node can be switched into at run time.
 //! - [`model`]: the G3 JSON bodies.
 //!
@@ -38,7 +40,9 @@ pub mod fault;
 pub mod model;
 pub mod node;
 pub mod poet;
+pub mod post_checks;
 pub mod post_service;
+pub mod real_post;
 pub mod routes;
 pub mod tls_front;
 pub mod v2;
@@ -51,7 +55,9 @@ pub use clock::{ChainConfig, ChainConfigError, SimClock};
 pub use fault::{Fault, GarbageKind};
 pub use node::Node;
 pub use poet::{FakePoet, PoetFault, PoetSettings};
+pub use post_checks::{PostChecker, PostParams};
 pub use post_service::FakePostService;
+pub use real_post::RealPostService;
 pub use routes::{name as route, NOT_SYNCED_BODY};
 
 #[cfg(test)]
