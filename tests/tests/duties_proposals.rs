@@ -151,6 +151,12 @@ async fn proposals_are_published_per_eligible_layer_and_answered_by_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_to_all_sends_every_message_through_every_healthy_node() {
     let d = Duty::start(3, json!({ "publish-to-all": true })).await;
+    // Until the first probes every node is unknown, and a message goes the fail-over way.
+    d.wait_until("every node is healthy", || {
+        d.service.gateway().healthy_count() == 3
+    })
+    .await;
+    let all_healthy = std::time::SystemTime::now();
     let clock = d.network.clock().clone();
     let first = clock.current_layer() + 1;
     d.wait_for_layer(first + 3).await;
@@ -164,10 +170,10 @@ async fn publish_to_all_sends_every_message_through_every_healthy_node() {
         first_seen.entry(p.bytes.to_vec()).or_insert(p.at);
     }
     let mut nodes_per_blob: BTreeMap<Vec<u8>, BTreeSet<usize>> = BTreeMap::new();
-    for p in published
-        .iter()
-        .filter(|p| p.protocol != "ax1" && first_seen[&p.bytes.to_vec()] < settled)
-    {
+    for p in published.iter().filter(|p| {
+        let first = first_seen[&p.bytes.to_vec()];
+        p.protocol != "ax1" && first > all_healthy && first < settled
+    }) {
         nodes_per_blob
             .entry(p.bytes.to_vec())
             .or_default()
