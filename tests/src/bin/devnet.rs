@@ -1,13 +1,14 @@
 //! `devnet`: a local network to try the service on: three simnet nodes with 1-second layers and
 //! the real `smesher` service wired to them, in one process. Prints the URLs and the upstream
-//! table, then runs until Ctrl-C.
+//! table, then runs until Ctrl-C. The identity smeshes: a fake PoET and a fake post-service
+//! take it through the ATX cycle every epoch, and every state it reaches is printed.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use serde_json::json;
-use simnet::{ChainConfig, Network};
+use simnet::{ChainConfig, FakePoet, FakePostService, Network, PoetSettings};
 use smesher::config::{self, ConfigArgs};
 use smesher::service::Service;
 use tokio::net::TcpListener;
@@ -58,6 +59,23 @@ async fn main() -> anyhow::Result<()> {
     let identity = signing::identity::generate(&data.join("identities"), "local")
         .context("creating a fresh identity")?;
 
+    // PoET rounds sized to the epoch: registration in the middle of an epoch, the round ending
+    // a tenth into the next one, the rest of that epoch for the PoST and the publish.
+    let epoch = args.layer_duration * args.layers_per_epoch;
+    let (phase_shift, cycle_gap, grace) = (epoch / 2, epoch * 2 / 5, epoch / 5);
+    let poet = FakePoet::start(
+        &network,
+        PoetSettings {
+            phase_shift,
+            cycle_gap,
+            pow_difficulty: 8,
+            leaves: 1000,
+        },
+        0,
+    )
+    .await
+    .context("starting the fake PoET")?;
+
     let chain = network.config();
     let file = json!({
         "main": {
@@ -67,6 +85,21 @@ async fn main() -> anyhow::Result<()> {
             "proxy-api-v2-address": nodes.iter().map(|n| n.url()).collect::<Vec<_>>(),
             "layer-duration": simnet::clock::proto_duration(chain.layer_duration),
             "layers-per-epoch": chain.layers_per_epoch,
+            "poet-servers": [{
+                "address": poet.url(),
+                "pubkey": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, poet.pubkey()),
+            }],
+        },
+        "poet": {
+            "phase-shift": simnet::clock::proto_duration(phase_shift),
+            "cycle-gap": simnet::clock::proto_duration(cycle_gap),
+            "grace-period": simnet::clock::proto_duration(grace),
+            "poet-request-timeout": "2s",
+            "retry-delay": "200ms",
+        },
+        "smeshing": {
+            "smeshing-start": true,
+            "smeshing-coinbase": "sm1qqqqqqylyl2l0zsmmax0wnutt4dwnrkcwef5eeq3xladz",
         },
         "genesis": {
             "genesis-time": simnet::clock::rfc3339(chain.genesis),
@@ -95,6 +128,12 @@ async fn main() -> anyhow::Result<()> {
         Service::start_serving_api(&loaded.config, Some(admin), prometheus::Registry::new())
             .await?;
     let admin = service.admin_addr().context("admin listener")?;
+    let post_listener = service.post_listener_addr().context("post listener")?;
+    let _post = FakePostService::start(
+        post_listener,
+        *identity.node_id().as_bytes(),
+        Duration::from_millis(300),
+    );
 
     println!(
         "devnet: {} simnet nodes, {:?} layers, {} layers per epoch",
@@ -111,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
         println!("  v2 JSON API: http://{json}/spacemesh.v2beta1.SmeshingIdentitiesService/States");
         println!("               http://{json}/spacemesh.v2beta1.NodeService/Status (relayed)");
     }
+    println!("  PoET: {}   post listener: {post_listener}", poet.url());
     println!("  metrics: http://{admin}/metrics");
     println!("  upstream table: http://{admin}/status  (or: smesher status --metrics-address http://{admin})");
     // Let the first probes land so the table shows real states.
@@ -120,10 +160,58 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         smesher::status::fetch(&format!("http://{admin}")).await?
     );
-    println!("\nCtrl-C to stop.");
+    println!("\nIdentity states (Ctrl-C to stop):");
+    let states = service.identity_states().clone();
+    let printer = tokio::spawn(async move {
+        let mut seen = 0;
+        loop {
+            let all = states.states(&smesher::api::store::StatesQuery::default());
+            for s in all.iter().skip(seen) {
+                println!(
+                    "  {}  {}  epoch {:>3}  {}",
+                    humantime::format_rfc3339_millis(s.time),
+                    &hex::encode(s.smesher)[..8],
+                    s.publish_epoch.map_or("-".to_string(), |e| e.to_string()),
+                    describe(&s.detail)
+                );
+            }
+            seen = all.len();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
+    printer.abort();
     service.shutdown().await;
     Ok(())
+}
+
+/// One line for a state: its `IdentityState` name and the metadata worth seeing.
+fn describe(d: &smesher::api::StateDetail) -> String {
+    use smesher::api::StateDetail as S;
+    match d {
+        S::WaitForAtxSynced => "WAIT_FOR_ATX_SYNCED".into(),
+        S::Retrying { message } => format!("RETRYING: {message}"),
+        S::WaitingForPoetRegistrationWindow => "WAITING_FOR_POET_REGISTRATION_WINDOW".into(),
+        S::PoetChallengeReady => "POET_CHALLENGE_READY".into(),
+        S::PoetRegistered { registrations } => format!(
+            "POET_REGISTERED: {}",
+            registrations
+                .iter()
+                .map(|r| format!("{} round {}", r.address, r.round_id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        S::WaitForPoetRoundEnd { round_end, .. } => format!(
+            "WAIT_FOR_POET_ROUND_END until {}",
+            humantime::format_rfc3339_millis(*round_end)
+        ),
+        S::PoetProofReceived { poet_url } => format!("POET_PROOF_RECEIVED from {poet_url}"),
+        S::GeneratingPostProof => "GENERATING_POST_PROOF".into(),
+        S::PostProofReady => "POST_PROOF_READY".into(),
+        S::AtxReady => "ATX_READY".into(),
+        S::AtxBroadcasted { atx_id } => format!("ATX_BROADCASTED {}", hex::encode(atx_id)),
+        other => format!("{other:?}"),
+    }
 }
