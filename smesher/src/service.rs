@@ -22,7 +22,7 @@ use crate::api::{
 use crate::atx::{AtxBuilder, AtxSettings, AtxStore};
 use crate::clock::LayerClock;
 use crate::config::{Config, GatewaySection};
-use crate::duties::{Duties, DutySettings};
+use crate::duties::{Duties, DutyMetrics, DutySettings};
 use crate::node::{NodeClient, NodeProbe};
 use crate::post::{PostListener, PostRegistry, RegistryOptions};
 use signing::identity;
@@ -232,6 +232,7 @@ impl Service {
             None => None,
         };
         if config.smeshing.smeshing_start {
+            let duty_metrics = DutyMetrics::register(&registry).context("registering metrics")?;
             let duties = Duties::new(
                 node.clone(),
                 guard.clone(),
@@ -239,6 +240,7 @@ impl Service {
                 clock.clone(),
                 store.clone(),
                 DutySettings::from_config(config),
+                duty_metrics,
             );
             tasks.push(tokio::spawn(duties.run(stopped.clone())));
         }

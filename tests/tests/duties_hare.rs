@@ -62,5 +62,10 @@ async fn every_eligible_round_is_published_once_through_kill_hang_and_unsynced()
             "certificates of layer {layer}"
         );
     }
+    let metric =
+        |duty: &str, outcome: &str| duties_common::metric(d.service.registry(), duty, outcome);
+    assert_eq!(metric("hare", "publish_failed"), 0.0);
+    assert!(metric("hare", "published") >= expected.len() as f64);
+    assert!(metric("certify", "published") > 0.0);
     d.service.shutdown().await;
 }

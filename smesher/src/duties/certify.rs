@@ -89,11 +89,12 @@ pub(crate) async fn certify(d: &Duties, ctx: &LayerContext, block: [u8; 20]) {
         }
     }
     for (node_id, blob) in blobs {
-        if let Err(e) = d
+        let result = d
             .publisher
             .publish(CERTIFY_PROTOCOL, Bytes::from(blob))
-            .await
-        {
+            .await;
+        d.metrics.published("certify", result.is_ok());
+        if let Err(e) = result {
             tracing::warn!(layer, %node_id, "certificate not published: {e}");
         }
     }

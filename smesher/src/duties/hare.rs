@@ -220,7 +220,9 @@ async fn send_round(d: Arc<Duties>, ctx: Arc<LayerContext>, iter: u8, round: u8)
     }
     let mut sent = 0usize;
     for (node_id, blob) in blobs {
-        match d.publisher.publish(HARE_PROTOCOL, Bytes::from(blob)).await {
+        let result = d.publisher.publish(HARE_PROTOCOL, Bytes::from(blob)).await;
+        d.metrics.published("hare", result.is_ok());
+        match result {
             Ok(()) => sent += 1,
             Err(e) => tracing::warn!(layer, abs, %node_id, "hare message not published: {e}"),
         }

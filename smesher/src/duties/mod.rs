@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use eligibility::hare::Committees;
 use eligibility::VrfSecretKey;
+use prometheus::{IntCounterVec, Opts, Registry};
 use signing::{Guard, Identity};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -97,6 +98,39 @@ pub struct Duties {
     pub(crate) publisher: Publisher,
     pub(crate) cache: EpochCache,
     pub(crate) proposals: proposal::EpochEligibilities,
+    pub(crate) metrics: DutyMetrics,
+}
+
+/// What became of the duties' signed messages: `smesher_duty_messages_total{duty, outcome}`
+/// with duty `hare`, `proposal` or `certify` and outcome `published` or `publish_failed`.
+#[derive(Debug, Clone)]
+pub struct DutyMetrics {
+    messages: IntCounterVec,
+}
+
+impl DutyMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let messages = IntCounterVec::new(
+            Opts::new(
+                "smesher_duty_messages_total",
+                "Signed messages of the per-layer duties, by duty and outcome.",
+            ),
+            &["duty", "outcome"],
+        )?;
+        registry.register(Box::new(messages.clone()))?;
+        Ok(DutyMetrics { messages })
+    }
+
+    /// Counts one message of `duty` by whether its publish succeeded.
+    pub(crate) fn published(&self, duty: &str, ok: bool) {
+        let outcome = if ok { "published" } else { "publish_failed" };
+        self.messages.with_label_values(&[duty, outcome]).inc();
+    }
+
+    /// The count for one duty and outcome.
+    pub fn value(&self, duty: &str, outcome: &str) -> u64 {
+        self.messages.with_label_values(&[duty, outcome]).get()
+    }
 }
 
 impl std::fmt::Debug for Duties {
@@ -116,6 +150,7 @@ impl Duties {
         clock: LayerClock,
         store: IdentityStates,
         settings: DutySettings,
+        metrics: DutyMetrics,
     ) -> Arc<Duties> {
         let signers = identities
             .iter()
@@ -138,6 +173,7 @@ impl Duties {
             publisher,
             cache: EpochCache::default(),
             proposals: proposal::EpochEligibilities::default(),
+            metrics,
         })
     }
 

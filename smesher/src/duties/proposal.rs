@@ -124,11 +124,12 @@ async fn publish(d: &Duties, signer: &Signer, layer: u32, blob: Vec<u8>) {
             return;
         }
     };
-    match d
+    let result = d
         .publisher
         .publish(PROPOSAL_PROTOCOL, Bytes::from(blob))
-        .await
-    {
+        .await;
+    d.metrics.published("proposal", result.is_ok());
+    match result {
         Ok(()) => {
             d.store.record_proposal(signer.node_id, layer, id.clone());
             record_state(

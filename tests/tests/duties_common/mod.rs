@@ -255,3 +255,23 @@ pub fn accepted_hare(
         })
         .collect()
 }
+
+/// `smesher_duty_messages_total{duty, outcome}` in a registry (0 when absent).
+pub fn metric(registry: &prometheus::Registry, duty: &str, outcome: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "smesher_duty_messages_total")
+        .flat_map(|f| f.get_metric())
+        .filter(|m| {
+            let label = |k: &str| {
+                m.get_label()
+                    .iter()
+                    .find(|l| l.name() == k)
+                    .map(|l| l.value().to_owned())
+            };
+            label("duty").as_deref() == Some(duty) && label("outcome").as_deref() == Some(outcome)
+        })
+        .map(|m| m.get_counter().get_value())
+        .sum()
+}
