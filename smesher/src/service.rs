@@ -479,6 +479,27 @@ async fn start_atx(
             config.data_folder.display()
         )
     })?;
+    // An in-flight cycle migrated from a go-spacemesh local.sql carries on here.
+    for identity in identities.iter() {
+        let node_id = identity.node_id();
+        let rows = |table: &str| {
+            signing::migrate::migrated_rows(&guard, table, &node_id).map_err(|e| e.to_string())
+        };
+        match crate::atx::import::import(
+            &db,
+            node_id.as_bytes(),
+            config.post.post_labels_per_unit,
+            rows,
+        ) {
+            Ok(done) if !done.is_empty() => {
+                tracing::info!(node_id = %identity.hex(), imported = ?done, "migrated ATX cycle taken over")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(node_id = %identity.hex(), "migrated ATX cycle not taken over: {e}")
+            }
+        }
+    }
     let poets = config
         .poet_servers
         .iter()

@@ -5,6 +5,7 @@
 //! - [`membership`]: the PoET member tree: statement and membership proofs.
 //! - [`poet`]: the PoET REST client and its answer checks; the best proof among PoETs.
 //! - [`store`]: the cycle's own SQLite database, so a restart resumes where it stopped.
+//! - [`import`]: takes over the in-flight cycle of a migrated go-spacemesh `local.sql`.
 //! - [`cycle`]: the steps: initial PoST, challenge, registration, round end, proof, PoST,
 //!   ATX built and signed through the guard, publish, cleanup; and the regossip loop.
 //!
@@ -12,6 +13,7 @@
 //! starts, so the cycle is one function that is simply run again after any failure or restart.
 
 pub mod cycle;
+pub mod import;
 pub mod membership;
 pub mod poet;
 pub mod pow;
