@@ -516,3 +516,84 @@ fn bad_data_folders_are_clear_errors_naming_the_file() {
     .unwrap_err();
     assert!(format!("{err:#}").contains("NumUnits 2"), "{err:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_init_makes_data_the_post_service_proves_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let node_id = [0x11; 32];
+    let init = |num_units: &str| {
+        Command::new(env!("CARGO_BIN_EXE_smesher"))
+            .args(["post", "init", "--dir", dir.to_str().unwrap()])
+            .args(["--node-id", &hex::encode(node_id)])
+            .args(["--commitment-atx", &hex::encode([0x22; 32])])
+            .args(["--num-units", num_units, "--labels-per-unit", "1024"])
+            .args([
+                "--max-file-size",
+                "4096",
+                "--scrypt-n",
+                "16",
+                "--threads",
+                "1",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = init("2");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PoST data ready"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("100.0%"));
+    let meta = PostMetadata::load(&dir).unwrap();
+    assert_eq!(meta.node_id, node_id);
+    assert_eq!(meta.num_units, 2);
+    assert!(meta.nonce.is_some() && meta.last_position.is_none());
+
+    // Other parameters over existing data: refused, naming the metadata file.
+    let out = init("3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("postdata_metadata.json") && stderr.contains("NumUnits"),
+        "{stderr}"
+    );
+
+    let registry = registry(Duration::from_millis(100));
+    let listener = PostListener::start(registry.clone(), Some(bind().await), None).unwrap();
+    let address = format!("http://{}", listener.addr().unwrap());
+    let binary = Binary::start(&dir, &address, tmp.path().join("log"), &[]);
+    prove_and_verify(&registry, &meta, &binary).await;
+    listener.shutdown().await;
+}
+
+#[test]
+fn bad_flags_are_usage_errors_not_panics() {
+    let out = Command::new(env!("CARGO_BIN_EXE_smesher"))
+        .args(["post", "init", "--dir", "/nonexistent/x", "--node-id", "zz"])
+        .args(["--commitment-atx", "00", "--num-units", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--node-id"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_smesher"))
+        .args([
+            "post-service",
+            "--dir",
+            "/tmp",
+            "--address",
+            "http://127.0.0.1:1",
+        ])
+        .args(["--cert", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

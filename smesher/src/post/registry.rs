@@ -565,3 +565,39 @@ async fn drive(registry: PostRegistry, mut inbound: Streaming<pb::ServiceRespons
     registry.remove(&info.node_id, id);
     tracing::info!(node_id = %node, "post-service disconnected");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_and_bad_ids_are_named() {
+        let info = PostInfo {
+            node_id: [1; 32],
+            commitment_atx_id: [2; 32],
+            nonce: Some(7),
+            num_units: 4,
+            labels_per_unit: 1024,
+        };
+        assert_eq!(PostInfo::from_proto(&info.to_proto()), Ok(info));
+        let mut bad = info.to_proto();
+        bad.commitment_atx_id.pop();
+        let err = PostInfo::from_proto(&bad).unwrap_err();
+        assert!(
+            err.contains("metadata.commitment_atx_id has 31 bytes"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn prove_without_a_post_service_is_not_connected() {
+        let registry = PostRegistry::new(RegistryOptions::default());
+        let err = registry.prove(&[3; 32], [0; 32]).await.unwrap_err();
+        assert_eq!(err, PostError::NotConnected(hex::encode([3; 32])));
+        assert!(registry
+            .wait_for(&[3; 32], Duration::from_millis(20))
+            .await
+            .is_none());
+        assert_eq!(registry.states(), vec![]);
+    }
+}

@@ -117,3 +117,31 @@ pub fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, TlsFileEr
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "hello").unwrap();
+        let files = TlsFiles {
+            ca_cert: dir.path().join("missing-ca.pem"),
+            cert: junk.clone(),
+            key: junk.clone(),
+        };
+        let err = server_config(&files).unwrap_err().to_string();
+        assert!(err.contains("missing-ca.pem"), "{err}");
+        let files = TlsFiles {
+            ca_cert: junk.clone(),
+            ..files
+        };
+        let err = client_config(&files).unwrap_err().to_string();
+        assert!(
+            err.contains("junk.pem") && err.contains("no CERTIFICATE"),
+            "{err}"
+        );
+    }
+}
