@@ -16,6 +16,7 @@ use eligibility::proposal::EpochSlots;
 use eligibility::VrfSecretKey;
 use serde_json::json;
 use simnet::MessageSlot;
+use smesher::api::StateDetail;
 
 /// (layer → slots in it) of an identity in `epoch`, by the oracle.
 fn expected_slots(d: &Duty, seed: &[u8; 32], epoch: u32) -> BTreeMap<u32, u32> {
@@ -140,6 +141,46 @@ async fn proposals_are_published_per_eligible_layer_and_answered_by_the_api() {
             .collect();
         assert!(!published.is_empty());
         assert_eq!(answered, published, "Proposals of {hex_id}");
+        // States: one ELIGIBLE for the epoch, one PROPOSAL_PUBLISHED per proposal.
+        let states = d
+            .service
+            .identity_states()
+            .states(&smesher::api::store::StatesQuery {
+                smeshers: vec![id.to_vec()],
+                ..Default::default()
+            });
+        let eligible: Vec<_> = states
+            .iter()
+            .filter_map(|s| match &s.detail {
+                StateDetail::Eligible { layers } => Some(layers.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            eligible,
+            vec![slots.clone().into_iter().collect::<Vec<_>>()],
+            "ELIGIBLE of {hex_id}"
+        );
+        let published_states: BTreeSet<(u32, Vec<u8>)> = states
+            .iter()
+            .filter_map(|s| match &s.detail {
+                StateDetail::ProposalPublished { proposal, layer } => {
+                    Some((*layer, proposal.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            published_states, published,
+            "PROPOSAL_PUBLISHED of {hex_id}"
+        );
+        assert!(
+            !states.iter().any(|s| matches!(
+                s.detail,
+                StateDetail::ProposalBuildFailed { .. } | StateDetail::ProposalPublishFailed { .. }
+            )),
+            "no failed proposal of {hex_id}"
+        );
     }
     assert!(
         with_ref_ballot > 0,

@@ -314,6 +314,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mainnet_config_gives_mainnet_committees_and_timing() {
+        let s = DutySettings::from_config(&Config::mainnet());
+        assert_eq!(s.committees, Committees::MAINNET);
+        assert_eq!(s.certify_committee, eligibility::hare::CERTIFY_COMMITTEE);
+        assert_eq!(s.preround_delay, Duration::from_secs(25));
+        assert_eq!(s.round_duration, Duration::from_secs(12));
+        assert_eq!(s.iterations_limit, 4);
+        assert_eq!(s.confidence_param, 200);
+        assert!(!s.publish_to_all);
+    }
+
+    #[test]
     fn cache_keeps_the_last_epochs_only() {
         let mut map: BTreeMap<u32, u8> = (0..10).map(|e| (e, 0)).collect();
         keep_last(&mut map);
