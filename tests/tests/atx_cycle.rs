@@ -47,6 +47,15 @@ async fn every_identity_publishes_one_valid_atx_per_epoch_through_node_restarts(
     net.assert_one_per_epoch();
     // Each ATX arrived with its PoET proof.
     let atxs = net.network.published_on("ax1");
+    // The current epoch's ATXs are regossiped (the same bytes, on `ax1`).
+    let regossiped: Vec<_> = atxs
+        .iter()
+        .filter(|p| p.kind == simnet::PublishKind::Gossip)
+        .collect();
+    assert!(!regossiped.is_empty(), "no ATX was regossiped");
+    assert!(regossiped.iter().all(|g| atxs
+        .iter()
+        .any(|p| p.kind != simnet::PublishKind::Gossip && p.bytes == g.bytes)));
     assert!(atxs.iter().any(|p| p.kind
         == simnet::PublishKind::Atx {
             with_poet_proof: true
