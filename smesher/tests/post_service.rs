@@ -597,3 +597,155 @@ fn bad_flags_are_usage_errors_not_panics() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn gen_proof(challenge: [u8; 32]) -> pb::NodeRequest {
+    pb::NodeRequest {
+        kind: Some(pb::node_request::Kind::GenProof(pb::GenProofRequest {
+            challenge: challenge.to_vec(),
+        })),
+    }
+}
+
+fn proof_status(r: &pb::ServiceResponse) -> (i32, Option<Vec<u8>>) {
+    match &r.kind {
+        Some(pb::service_response::Kind::GenProof(g)) => {
+            (g.status, g.metadata.as_ref().map(|m| m.challenge.clone()))
+        }
+        other => panic!("not a proof response: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_challenge_is_refused_while_proving_and_replaces_an_uncollected_proof() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    data(&dir, 9);
+    let prover = smesher::post::Prover::open(smesher::post::PostServiceOptions {
+        dir,
+        address: "http://127.0.0.1:9".parse().unwrap(),
+        tls: None,
+        reconnect_interval: Duration::from_secs(1),
+        max_retries: None,
+        proof: ProofConfig {
+            k1: K1,
+            k2: K2,
+            pow_difficulty: easy_pow(),
+        },
+        init: InitConfig {
+            min_num_units: 1,
+            max_num_units: 100,
+            labels_per_unit: LABELS_PER_UNIT,
+            scrypt: scrypt(),
+        },
+        proving: post::ProvingOptions {
+            nonces: 16,
+            threads: 1,
+            ..post::ProvingOptions::default()
+        },
+        randomx_mode: RandomXMode::Light,
+        identities: None,
+    })
+    .unwrap();
+    let ok = pb::GenProofStatus::Ok as i32;
+    let error = pb::GenProofStatus::Error as i32;
+    let (a, b) = ([0xa; 32], [0xb; 32]);
+    assert_eq!(proof_status(&prover.answer(gen_proof(a)).await), (ok, None));
+    // While A runs, B is an error; once A is done and uncollected, B starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut refused = 0;
+    loop {
+        let (status, proof) = proof_status(&prover.answer(gen_proof(b)).await);
+        assert_eq!(proof, None);
+        if status == ok {
+            break;
+        }
+        assert_eq!(status, error);
+        refused += 1;
+        assert!(std::time::Instant::now() < deadline, "A never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused > 0, "B was accepted while A was still running");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, challenge) = proof_status(&prover.answer(gen_proof(b)).await);
+        assert_eq!(status, ok);
+        if let Some(c) = challenge {
+            assert_eq!(c, b.to_vec());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "B never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A request without a kind, or with a short challenge, is an error.
+    let none = prover.answer(pb::NodeRequest { kind: None }).await;
+    assert_eq!(proof_status(&none).0, error);
+    let short = prover
+        .answer(pb::NodeRequest {
+            kind: Some(pb::node_request::Kind::GenProof(pb::GenProofRequest {
+                challenge: vec![1; 31],
+            })),
+        })
+        .await;
+    assert_eq!(proof_status(&short).0, error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_states_name_the_identities_idle_until_a_proof_is_asked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = data(&tmp.path().join("data"), 10);
+    let registry = PostRegistry::new(RegistryOptions {
+        identities: Some(vec![
+            (meta.node_id, "id10.key".into()),
+            ([0; 32], "other.key".into()),
+        ]),
+        query_interval: Duration::from_millis(100),
+        ..RegistryOptions::default()
+    });
+    let listener = PostListener::start(registry.clone(), Some(bind().await), None).unwrap();
+    let address = format!("http://{}", listener.addr().unwrap());
+    let channel = smesher::post::post_service::connect(&address.parse().unwrap(), None)
+        .await
+        .unwrap();
+    let mut info = pb::post_info_service_client::PostInfoServiceClient::new(channel);
+    let states = info
+        .post_states(pb::PostStatesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .states;
+    assert_eq!(states.len(), 2);
+    assert!(states
+        .iter()
+        .all(|s| s.state == pb::post_state::State::Idle as i32));
+    assert!(states
+        .iter()
+        .any(|s| s.name == "id10.key" && s.id == meta.node_id.to_vec()));
+    let binary = Binary::start(
+        &tmp.path().join("data"),
+        &address,
+        tmp.path().join("log"),
+        &[],
+    );
+    registry
+        .wait_for(&meta.node_id, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("never registered:\n{}", binary.log()));
+    let proving = {
+        let registry = registry.clone();
+        let id = meta.node_id;
+        tokio::spawn(async move { registry.prove(&id, [3; 32]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let states = registry.states();
+    let mine = states
+        .iter()
+        .find(|s| s.id == meta.node_id.to_vec())
+        .unwrap();
+    assert_eq!(mine.state, pb::post_state::State::Proving as i32);
+    proving.await.unwrap().unwrap();
+    assert!(registry
+        .states()
+        .iter()
+        .all(|s| s.state == pb::post_state::State::Idle as i32));
+    listener.shutdown().await;
+}

@@ -193,6 +193,22 @@ impl Prover {
                 };
                 Self::proof_response(pb::GenProofStatus::Ok)
             }
+            Task::Proving {
+                challenge: c,
+                task: t,
+            } if *c != challenge && t.is_finished() => {
+                // Nobody collected that proof and the node has moved on: drop it.
+                tracing::info!(
+                    dropped = %hex::encode(*c),
+                    challenge = %hex::encode(challenge),
+                    "proving started; the uncollected proof of an earlier challenge is dropped"
+                );
+                *task = Task::Proving {
+                    challenge,
+                    task: self.spawn_proof(challenge),
+                };
+                Self::proof_response(pb::GenProofStatus::Ok)
+            }
             Task::Proving { challenge: c, .. } if *c != challenge => {
                 tracing::warn!(
                     running = %hex::encode(*c),
