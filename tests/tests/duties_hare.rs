@@ -48,6 +48,16 @@ async fn every_eligible_round_is_published_once_through_kill_hang_and_unsynced()
         "layers {first}..={last}: missing {missing:?}, not eligible but sent {extra:?}"
     );
 
+    // Each message reached the network once: a fail-over retries only what no node took.
+    let resent: Vec<_> = d
+        .network
+        .accepted()
+        .into_iter()
+        .filter(|a| a.copies != 1)
+        .map(|a| (a.slot, a.copies))
+        .collect();
+    assert!(resent.is_empty(), "sent more than once: {resent:?}");
+
     for layer in layers {
         let certified: BTreeSet<[u8; 32]> = d
             .network
