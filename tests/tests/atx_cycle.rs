@@ -177,29 +177,44 @@ async fn malformed_poet_answers_are_clear_errors_and_the_cycle_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn post_service_disconnected_while_proving_shows_retrying_and_completes() {
     let net = AtxNet::start(1, 1).await;
-    let (service, posts) = net.start_service().await;
-    // Disconnected from the start: the initial PoST cannot be had.
-    posts[0].disconnect();
+    // Proofs take a second, so the disconnect lands while the NIPoST's PoST is being made.
+    let (service, posts) = net.start_service_with(Duration::from_secs(1)).await;
     let node = net.node_ids()[0];
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    // The all-zero challenge of the initial PoST, then the PoET proof reference.
+    while posts[0].challenges() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no PoST request for the PoET proof"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        net.atx_epochs(&node).is_empty(),
+        "disconnected before the first ATX"
+    );
+    posts[0].disconnect();
+    let message = loop {
         let retrying = service.identity_states().states(&StatesQuery {
             smeshers: vec![node.to_vec()],
             states: vec![2],
             ..StatesQuery::default()
         });
-        if retrying.iter().any(|s| {
-            matches!(&s.detail,
-            StateDetail::Retrying { message } if message.contains("post-service"))
+        if let Some(m) = retrying.iter().find_map(|s| match &s.detail {
+            StateDetail::Retrying { message } if message.contains("post-service") => {
+                Some(message.clone())
+            }
+            _ => None,
         }) {
-            break;
+            break m;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "no RETRYING naming the post-service"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(message.contains(&hex::encode(node)), "{message}");
     posts[0].reconnect();
     assert!(
         net.wait_for_atxs(1, Duration::from_secs(20)).await,

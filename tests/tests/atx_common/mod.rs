@@ -142,6 +142,11 @@ impl AtxNet {
 
     /// Starts the service and one fake post-service per identity.
     pub async fn start_service(&self) -> (Service, Vec<FakePostService>) {
+        self.start_service_with(PROOF_DELAY).await
+    }
+
+    /// Like `start_service`, with post-services that take `delay` per proof.
+    pub async fn start_service_with(&self, delay: Duration) -> (Service, Vec<FakePostService>) {
         let service = Service::start(&self.config(), None, prometheus::Registry::new())
             .await
             .expect("service starts");
@@ -149,7 +154,7 @@ impl AtxNet {
         let posts = self
             .node_ids()
             .into_iter()
-            .map(|id| FakePostService::start(addr, id, PROOF_DELAY))
+            .map(|id| FakePostService::start(addr, id, delay))
             .collect();
         (service, posts)
     }
