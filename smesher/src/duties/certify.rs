@@ -12,7 +12,7 @@ use codec::{BlockId, CertifyContent, CertifyMessage, EdSignature, VrfSignature};
 use eligibility::HareRound;
 use signing::{Domain, GuardError, NodeId, Slot};
 
-use super::hare::{eligible, sleep_until, LayerContext};
+use super::hare::{blocking, eligible, sleep_until, LayerContext};
 use super::publish::{record_or_replay, stored_payload, Recorded, CERTIFY_PROTOCOL};
 use super::Duties;
 
@@ -31,7 +31,11 @@ pub(crate) async fn run(
         sleep_until(at).await;
         match d.node.block_id(ctx.layer).await {
             Ok(Some(block)) => {
-                certify(&d, &ctx, block).await;
+                let blobs = {
+                    let (d, ctx) = (d.clone(), ctx.clone());
+                    blocking(move || sign_certificates(&d, &ctx, block)).await
+                };
+                publish(&d, ctx.layer, blobs.unwrap_or_default()).await;
                 certified.store(true, Ordering::SeqCst);
                 return;
             }
@@ -46,8 +50,12 @@ pub(crate) async fn run(
     );
 }
 
-/// Signs and publishes the certificates of every eligible identity for `block`.
-pub(crate) async fn certify(d: &Duties, ctx: &LayerContext, block: [u8; 20]) {
+/// Signs (or finds recorded) the certificates of every eligible identity for `block`.
+pub(crate) fn sign_certificates(
+    d: &Duties,
+    ctx: &LayerContext,
+    block: [u8; 20],
+) -> Vec<(NodeId, Vec<u8>)> {
     let layer = ctx.layer;
     let round = HareRound::certify(ctx.beacon, layer);
     let slot = Slot::Certify { layer };
@@ -88,6 +96,11 @@ pub(crate) async fn certify(d: &Duties, ctx: &LayerContext, block: [u8; 20]) {
             Err(e) => tracing::error!(layer, %node_id, "certificate not signed: {e}"),
         }
     }
+    blobs
+}
+
+/// Publishes signed certificates on `bc1`.
+async fn publish(d: &Duties, layer: u32, blobs: Vec<(NodeId, Vec<u8>)>) {
     for (node_id, blob) in blobs {
         let result = d
             .publisher

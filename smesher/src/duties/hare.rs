@@ -171,48 +171,75 @@ pub(crate) fn eligible<'a>(
     out
 }
 
-/// One message round: eligible identities sign the node's template and publish it.
-async fn send_round(d: Arc<Duties>, ctx: Arc<LayerContext>, iter: u8, round: u8) {
+/// Runs CPU- and disk-bound work (VRF proofs, guard transactions) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!("duty work failed: {e}");
+            None
+        }
+    }
+}
+
+/// Eligible signers of a round (by index) with proof and count, split into those whose
+/// message is recorded already (after a restart: re-sent as recorded, whatever the template
+/// says now) and those still to sign.
+type RoundPlan = (Vec<(NodeId, Vec<u8>)>, Vec<(usize, [u8; PROOF_LEN], u16)>);
+
+fn plan_round(d: &Duties, ctx: &LayerContext, iter: u8, round: u8) -> RoundPlan {
     let layer = ctx.layer;
-    let abs = u32::from(iter) * Round::PER_ITERATION + u32::from(round);
     let vrf_round = HareRound {
         beacon: ctx.beacon,
         layer,
-        round: abs,
+        round: u32::from(iter) * Round::PER_ITERATION + u32::from(round),
     };
     let committee = d.settings.committees.for_round(layer, Round(round));
-    let eligible = eligible(&d, &ctx, &vrf_round, committee);
-    if eligible.is_empty() {
-        return;
-    }
     let slot = Slot::hare(layer, u32::from(iter), u32::from(round));
-    let mut blobs: Vec<(NodeId, Vec<u8>)> = Vec::new();
+    let mut recorded = Vec::new();
     let mut to_sign = Vec::new();
-    for (signer, proof, count) in eligible {
+    for (signer, proof, count) in eligible(d, ctx, &vrf_round, committee) {
         let node_id = NodeId(signer.node_id);
-        // After a restart: the bytes sent before are sent again, whatever the template says now.
         match d.guard.signed(&node_id, slot) {
             Ok(Some(rec)) if rec.payload.is_some() => {
-                blobs.push((node_id, rec.payload.unwrap_or_default()));
+                recorded.push((node_id, rec.payload.unwrap_or_default()));
             }
-            Ok(_) => to_sign.push((signer, proof, count)),
-            Err(e) => tracing::error!(layer, abs, %node_id, "guard unavailable: {e}"),
+            Ok(_) => to_sign.push((signer.index, proof, count)),
+            Err(e) => tracing::error!(layer, %slot, %node_id, "guard unavailable: {e}"),
         }
     }
+    (recorded, to_sign)
+}
+
+/// One message round: eligible identities sign the node's template and publish it.
+async fn send_round(d: Arc<Duties>, ctx: Arc<LayerContext>, iter: u8, round: u8) {
+    let layer = ctx.layer;
+    let (mut blobs, to_sign) = {
+        let (d, ctx) = (d.clone(), ctx.clone());
+        match blocking(move || plan_round(&d, &ctx, iter, round)).await {
+            Some(plan) => plan,
+            None => return,
+        }
+    };
     if !to_sign.is_empty() {
         match d.node.hare_round_template(layer, iter, round).await {
             Ok(Some(template)) => {
-                let eligible: Vec<Eligible<'_>> = to_sign
-                    .iter()
-                    .map(|(signer, proof, count)| Eligible {
-                        identity: d.identity(signer),
-                        proof: *proof,
-                        count: *count,
-                    })
-                    .collect();
-                blobs.extend(sign_round(
-                    &d.guard, layer, iter, round, &template, &eligible,
-                ))
+                let d = d.clone();
+                let signed = blocking(move || {
+                    let eligible: Vec<Eligible<'_>> = to_sign
+                        .iter()
+                        .map(|(index, proof, count)| Eligible {
+                            identity: &d.identities[*index],
+                            proof: *proof,
+                            count: *count,
+                        })
+                        .collect();
+                    sign_round(&d.guard, layer, iter, round, &template, &eligible)
+                })
+                .await;
+                blobs.extend(signed.unwrap_or_default());
             }
             Ok(None) => tracing::debug!(layer, iter, round, "node has no template for this round"),
             Err(e) => tracing::warn!(layer, iter, round, "no hare template: {e}"),
@@ -224,7 +251,9 @@ async fn send_round(d: Arc<Duties>, ctx: Arc<LayerContext>, iter: u8, round: u8)
         d.metrics.published("hare", result.is_ok());
         match result {
             Ok(()) => sent += 1,
-            Err(e) => tracing::warn!(layer, abs, %node_id, "hare message not published: {e}"),
+            Err(e) => {
+                tracing::warn!(layer, iter, round, %node_id, "hare message not published: {e}")
+            }
         }
     }
     tracing::debug!(layer, iter, round, sent, "hare round done");
