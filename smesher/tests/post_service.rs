@@ -163,17 +163,40 @@ async fn plaintext_proof_from_the_binary_verifies() {
     let registry = registry(Duration::from_millis(100));
     let listener = PostListener::start(registry.clone(), Some(bind().await), None).unwrap();
     let address = format!("http://{}", listener.addr().unwrap());
+    let operator = free_port();
     let binary = Binary::start(
         &tmp.path().join("data"),
         &address,
         tmp.path().join("log"),
-        &[],
+        &["--operator-address", &operator],
     );
     prove_and_verify(&registry, &meta, &binary).await;
+    assert_eq!(http_get(&operator, "/status").await, "\"Idle\"");
     // Idle again: a second proof for another challenge is a new proof.
     let (proof, _) = registry.prove(&meta.node_id, [7; 32]).await.unwrap();
     assert!(!proof.indices.is_empty());
     listener.shutdown().await;
+}
+
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// The body of `GET path` on `addr`.
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files.
@@ -649,7 +672,15 @@ async fn another_challenge_is_refused_while_proving_and_replaces_an_uncollected_
     let ok = pb::GenProofStatus::Ok as i32;
     let error = pb::GenProofStatus::Error as i32;
     let (a, b) = ([0xa; 32], [0xb; 32]);
+    assert_eq!(
+        prover.status(),
+        smesher::post::post_service::OperatorStatus::Idle
+    );
     assert_eq!(proof_status(&prover.answer(gen_proof(a)).await), (ok, None));
+    assert!(matches!(
+        prover.status(),
+        smesher::post::post_service::OperatorStatus::Proving { .. }
+    ));
     // While A runs, B is an error; once A is done and uncollected, B starts.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut refused = 0;
@@ -665,6 +696,8 @@ async fn another_challenge_is_refused_while_proving_and_replaces_an_uncollected_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refused > 0, "B was accepted while A was still running");
+    let json = prover.status().to_json().to_string();
+    assert!(json.starts_with("{\"Proving\":{\"nonces\":"), "{json}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (status, challenge) = proof_status(&prover.answer(gen_proof(b)).await);
@@ -672,6 +705,10 @@ async fn another_challenge_is_refused_while_proving_and_replaces_an_uncollected_
         if let Some(c) = challenge {
             assert_eq!(c, b.to_vec());
             break;
+        }
+        if prover.status() == smesher::post::post_service::OperatorStatus::DoneProving {
+            // Done but not collected yet: the next request collects it.
+            continue;
         }
         assert!(std::time::Instant::now() < deadline, "B never finished");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -61,6 +61,9 @@ pub struct PostServiceArgs {
     /// Exit when the process with this id ends.
     #[arg(long, value_name = "PID")]
     pub watch_pid: Option<u32>,
+    /// Serve `GET /status` (Idle / Proving / DoneProving) on this address.
+    #[arg(long, value_name = "IP:PORT")]
+    pub operator_address: Option<std::net::SocketAddr>,
     /// Smallest number of units the network accepts.
     #[arg(long, default_value_t = 4)]
     pub min_num_units: u32,
@@ -154,6 +157,14 @@ impl PostServiceArgs {
     }
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -180,7 +191,20 @@ pub async fn run_post_service(args: PostServiceArgs) -> ExitCode {
     init_logging();
     let result = async {
         let options = args.options()?;
-        let prover = Prover::open(options)?;
+        let prover = Arc::new(Prover::open(options)?);
+        let _operator = match args.operator_address {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding --operator-address {addr}"))?;
+                tracing::info!(%addr, "operator endpoint: GET /status");
+                Some(AbortOnDrop(tokio::spawn(super::operator::serve(
+                    listener,
+                    prover.clone(),
+                ))))
+            }
+            None => None,
+        };
         tracing::info!(
             dir = %args.dir.display(),
             node_id = %hex::encode(prover.metadata().node_id),
@@ -202,7 +226,7 @@ pub async fn run_post_service(args: PostServiceArgs) -> ExitCode {
                 _ = watch(args.watch_pid) => {}
             }
         };
-        post_service::run(Arc::new(prover), shutdown).await
+        post_service::run(prover, shutdown).await
     }
     .await;
     match result {

@@ -7,6 +7,7 @@
 //! - [`post_service`]: the post-service: dials a listener, answers from one PoST data folder.
 //! - [`builtin`]: the in-process post-service for `smeshing-opts-datadir`.
 //! - [`cli`]: the `post-service` and `post init` commands.
+//! - [`operator`]: the post-service's `GET /status` endpoint.
 //! - [`tls`]: rustls configs from the PEM files.
 //!
 //! The built-in post-service is the same [`post_service`] dialing this process's own post
@@ -15,6 +16,7 @@
 pub mod builtin;
 pub mod cli;
 pub mod listener;
+pub mod operator;
 pub mod post_service;
 pub mod registry;
 pub mod tls;

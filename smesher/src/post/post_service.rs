@@ -67,8 +67,62 @@ enum Task {
     },
 }
 
+/// What the post-service is doing, as post-rs's operator endpoint reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorStatus {
+    Idle,
+    /// A data pass over `nonces` is at byte `position`.
+    Proving {
+        nonces: std::ops::Range<u32>,
+        position: u64,
+    },
+    /// A proof is ready and not yet collected.
+    DoneProving,
+}
+
+impl OperatorStatus {
+    /// The JSON post-rs's `GET /status` answers.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            OperatorStatus::Idle => serde_json::json!("Idle"),
+            OperatorStatus::Proving { nonces, position } => serde_json::json!({
+                "Proving": {
+                    "nonces": { "start": nonces.start, "end": nonces.end },
+                    "position": position,
+                }
+            }),
+            OperatorStatus::DoneProving => serde_json::json!("DoneProving"),
+        }
+    }
+}
+
+struct Progress(Arc<Mutex<OperatorStatus>>);
+
+impl Progress {
+    fn set(&self, status: OperatorStatus) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+}
+
+impl post::ProvingProgress for Progress {
+    fn pass_started(&self, nonces: std::ops::Range<u32>) {
+        self.set(OperatorStatus::Proving {
+            nonces,
+            position: 0,
+        });
+    }
+
+    fn data_scored(&self, position: u64, _total: u64) {
+        let mut status = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let OperatorStatus::Proving { position: p, .. } = &mut *status {
+            *p = position;
+        }
+    }
+}
+
 /// Proves from one data folder; answers the node's requests.
 pub struct Prover {
+    status: Arc<Mutex<OperatorStatus>>,
     dir: PathBuf,
     meta: PostMetadata,
     options: PostServiceOptions,
@@ -136,8 +190,21 @@ impl Prover {
             options,
             task: tokio::sync::Mutex::new(Task::Idle),
             randomx: Arc::default(),
+            status: Arc::new(Mutex::new(OperatorStatus::Idle)),
             stop: Arc::default(),
         })
+    }
+
+    /// What the prover is doing now.
+    pub fn status(&self) -> OperatorStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_status(&self, status: OperatorStatus) {
+        *self.status.lock().unwrap_or_else(|p| p.into_inner()) = status;
     }
 
     /// The data's metadata.
@@ -225,6 +292,7 @@ impl Prover {
                 else {
                     unreachable!("matched Proving above")
                 };
+                self.set_status(OperatorStatus::Idle);
                 match t.await {
                     Ok(Ok(proof)) => {
                         tracing::info!(nonce = proof.nonce, "proof done");
@@ -264,46 +332,72 @@ impl Prover {
         let options = self.options.clone();
         let randomx = self.randomx.clone();
         let stop = self.stop.clone();
+        let progress = Progress(self.status.clone());
+        progress.set(OperatorStatus::Proving {
+            nonces: 0..0,
+            position: 0,
+        });
         tokio::task::spawn_blocking(move || {
-            let rx = {
-                let mut slot = randomx.lock().unwrap_or_else(|p| p.into_inner());
-                match &*slot {
-                    Some(rx) => rx.clone(),
-                    None => {
-                        let rx = Arc::new(
-                            RandomX::new(options.randomx_mode, options.proving.threads)
-                                .map_err(|e| format!("RandomX: {e}"))?,
-                        );
-                        *slot = Some(rx.clone());
-                        rx
-                    }
-                }
-            };
-            let proof = post::generate_proof(
-                &dir,
-                &challenge,
-                &options.proof,
-                &options.proving,
-                &*rx,
-                &post::NoProgress,
-                &stop,
-            )
-            .map_err(|e| e.to_string())?;
-            let init = InitConfig {
-                labels_per_unit: meta.labels_per_unit,
-                ..options.init
-            };
-            Verifier::new(&*rx)
-                .verify(
-                    &proof,
-                    &post::ProofMetadata::new(&meta, challenge),
-                    &options.proof,
-                    &init,
-                    VerifyMode::All,
-                )
-                .map_err(|e| format!("the new proof does not verify: {e}"))?;
-            Ok(proof)
+            let result =
+                prove_and_check(&dir, &meta, &options, &randomx, &stop, &progress, challenge);
+            progress.set(match result {
+                Ok(_) => OperatorStatus::DoneProving,
+                Err(_) => OperatorStatus::Idle,
+            });
+            result
         })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prove_and_check(
+    dir: &Path,
+    meta: &PostMetadata,
+    options: &PostServiceOptions,
+    randomx: &Mutex<Option<Arc<RandomX>>>,
+    stop: &AtomicBool,
+    progress: &Progress,
+    challenge: [u8; 32],
+) -> Result<Proof, String> {
+    {
+        let rx = {
+            let mut slot = randomx.lock().unwrap_or_else(|p| p.into_inner());
+            match &*slot {
+                Some(rx) => rx.clone(),
+                None => {
+                    let rx = Arc::new(
+                        RandomX::new(options.randomx_mode, options.proving.threads)
+                            .map_err(|e| format!("RandomX: {e}"))?,
+                    );
+                    *slot = Some(rx.clone());
+                    rx
+                }
+            }
+        };
+        let proof = post::generate_proof(
+            dir,
+            &challenge,
+            &options.proof,
+            &options.proving,
+            &*rx,
+            progress,
+            stop,
+        )
+        .map_err(|e| e.to_string())?;
+        let init = InitConfig {
+            labels_per_unit: meta.labels_per_unit,
+            ..options.init
+        };
+        Verifier::new(&*rx)
+            .verify(
+                &proof,
+                &post::ProofMetadata::new(meta, challenge),
+                &options.proof,
+                &init,
+                VerifyMode::All,
+            )
+            .map_err(|e| format!("the new proof does not verify: {e}"))?;
+        Ok(proof)
     }
 }
 
