@@ -510,6 +510,9 @@ async fn start_atx(
                 roots,
                 settings.request_timeout,
             )
+            .map(|c| {
+                c.with_cache_ttls(config.poet.info_cache_ttl, config.poet.pow_params_cache_ttl)
+            })
             .with_context(|| format!("PoET client for {}", gateway::redact(&p.address)))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

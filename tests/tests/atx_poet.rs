@@ -189,3 +189,23 @@ async fn refused_and_malformed_answers_are_clear_errors() {
     let e = c.info(PHASE_SHIFT).await.expect_err("gone");
     assert!(e.is_transient(), "{e}");
 }
+
+#[tokio::test]
+async fn info_and_pow_params_are_cached_for_their_ttl() {
+    let (_net, poet) = setup().await;
+    let cached =
+        client(&poet, None).with_cache_ttls(Duration::from_secs(60), Duration::from_secs(60));
+    let uncached = client(&poet, None);
+    cached.info(PHASE_SHIFT).await.expect("info");
+    cached.pow_params().await.expect("pow params");
+    uncached.info(PHASE_SHIFT).await.expect("info");
+    poet.set_fault(PoetFault::Down);
+    cached.info(PHASE_SHIFT).await.expect("cached info");
+    cached.pow_params().await.expect("cached pow params");
+    // The phase-shift check applies to a cached answer too.
+    assert!(matches!(
+        cached.info(Duration::from_secs(9)).await,
+        Err(PoetError::PhaseShift { .. })
+    ));
+    assert!(uncached.info(PHASE_SHIFT).await.is_err());
+}

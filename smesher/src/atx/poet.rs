@@ -2,7 +2,8 @@
 //! `/v1/proofs/{round}` over grpc-gateway JSON, the certifier call, and the checks on every
 //! answer (size limit, strict shapes, lengths, the member tree against the proof).
 
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -146,6 +147,16 @@ pub struct PoetClient {
     configured_key: Option<[u8; 32]>,
     http: HttpClient<UpstreamConnector>,
     limits: Limits,
+    info_ttl: Duration,
+    pow_ttl: Duration,
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// `/v1/info` and `/v1/pow_params` answers with when they were fetched.
+#[derive(Debug, Default)]
+struct Cache {
+    info: Option<(Instant, PoetInfo)>,
+    pow: Option<(Instant, PowParams)>,
 }
 
 // ---- wire shapes (protojson; unknown fields are ignored as grpc-gateway clients do) ----
@@ -299,7 +310,22 @@ impl PoetClient {
                 per_try_timeout: request_timeout,
                 max_response_bytes: MAX_POET_RESPONSE_BYTES,
             },
+            info_ttl: Duration::ZERO,
+            pow_ttl: Duration::ZERO,
+            cache: Arc::default(),
         })
+    }
+
+    /// Keeps `/v1/info` answers for `info` and PoW parameters for `pow` (`poet.info-cache-ttl`,
+    /// `poet.pow-params-cache-ttl`); zero fetches every time.
+    pub fn with_cache_ttls(mut self, info: Duration, pow: Duration) -> Self {
+        self.info_ttl = info;
+        self.pow_ttl = pow;
+        self
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The PoET's address as configured (also the key of its registrations).
@@ -374,6 +400,24 @@ impl PoetClient {
     /// `GET /v1/info`, refusing a PoET whose phase shift is not `phase_shift` or whose key is
     /// not the configured one.
     pub async fn info(&self, phase_shift: Duration) -> Result<PoetInfo, PoetError> {
+        let cached = self
+            .cache()
+            .info
+            .clone()
+            .filter(|(at, _)| at.elapsed() < self.info_ttl)
+            .map(|(_, info)| info);
+        let info = match cached {
+            Some(info) => info,
+            None => {
+                let info = self.fetch_info().await?;
+                self.cache().info = Some((Instant::now(), info.clone()));
+                info
+            }
+        };
+        self.check_info(info, phase_shift)
+    }
+
+    async fn fetch_info(&self) -> Result<PoetInfo, PoetError> {
         const CALL: &str = "info";
         let body = self
             .call(CALL, Method::GET, self.url("/v1/info"), None)
@@ -392,6 +436,10 @@ impl PoetClient {
                 }),
             },
         };
+        Ok(info)
+    }
+
+    fn check_info(&self, info: PoetInfo, phase_shift: Duration) -> Result<PoetInfo, PoetError> {
         if info.phase_shift != phase_shift {
             return Err(PoetError::PhaseShift {
                 poet: self.name(),
@@ -413,6 +461,21 @@ impl PoetClient {
 
     /// `GET /v1/pow_params`.
     pub async fn pow_params(&self) -> Result<PowParams, PoetError> {
+        let cached = self
+            .cache()
+            .pow
+            .clone()
+            .filter(|(at, _)| at.elapsed() < self.pow_ttl)
+            .map(|(_, p)| p);
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let p = self.fetch_pow_params().await?;
+        self.cache().pow = Some((Instant::now(), p.clone()));
+        Ok(p)
+    }
+
+    async fn fetch_pow_params(&self) -> Result<PowParams, PoetError> {
         const CALL: &str = "pow_params";
         let body = self
             .call(CALL, Method::GET, self.url("/v1/pow_params"), None)
@@ -457,9 +520,21 @@ impl PoetClient {
             }
         }
         let bytes = serde_json::to_vec(&body).map_err(|e| self.malformed(CALL, e.to_string()))?;
-        let answer = self
+        let answer = match self
             .call(CALL, Method::POST, self.url("/v1/submit"), Some(bytes))
-            .await?;
+            .await
+        {
+            Err(
+                e @ PoetError::Status {
+                    status: 400 | 401, ..
+                },
+            ) => {
+                // Maybe stale PoW parameters or info: fetch them afresh next time.
+                *self.cache() = Cache::default();
+                return Err(e);
+            }
+            other => other?,
+        };
         let j: SubmitJson = self.json(CALL, &answer)?;
         if j.round_id.is_empty() || j.round_id.len() > 32 {
             return Err(self.malformed(
