@@ -162,13 +162,11 @@ impl Relay {
                 }
             })?
             .to_bytes();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .ok_or_else(|| RelayError::InvalidRequest("the request has no path".into()))?
-            .as_str()
-            .parse::<http::Uri>()
-            .map_err(|e| RelayError::InvalidRequest(e.to_string()))?;
+        // `Upstream::join` reads only the path and the query, so the request's own URI (origin
+        // form on HTTP/1.1, absolute on HTTP/2) serves as it is: no copy, no second parse.
+        if parts.uri.path_and_query().is_none() {
+            return Err(RelayError::InvalidRequest("the request has no path".into()));
+        }
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers, self.protocol == Protocol::Grpc);
         headers.remove(header::HOST);
@@ -180,7 +178,7 @@ impl Relay {
             let last = i + 1 == count;
             let uri = member
                 .upstream
-                .join(&path_and_query)
+                .join(&parts.uri)
                 .map_err(|e| RelayError::InvalidRequest(e.to_string()))?;
             let mut req = Request::new(Full::new(body.clone()));
             *req.method_mut() = parts.method.clone();
@@ -189,7 +187,11 @@ impl Relay {
                 Protocol::Http1 => Version::HTTP_11,
                 Protocol::Grpc => Version::HTTP_2,
             };
-            *req.headers_mut() = headers.clone();
+            *req.headers_mut() = if last {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
             if let Some(auth) = member.upstream.authorization() {
                 req.headers_mut()
                     .insert(header::AUTHORIZATION, auth.clone());
@@ -197,15 +199,19 @@ impl Relay {
             let started = Instant::now();
             let timeout = plan.settings.per_try_timeout;
             let outcome = tokio::time::timeout(timeout, self.client.request(req)).await;
-            let code = match &outcome {
-                Ok(Ok(response)) => response.status().as_str().to_owned(),
-                Ok(Err(_)) => "error".to_owned(),
-                Err(_) => "timeout".to_owned(),
+            let status = match &outcome {
+                Ok(Ok(response)) => Some(response.status()),
+                _ => None,
+            };
+            let code = match (&status, &outcome) {
+                (Some(status), _) => status.as_str(),
+                (None, Ok(_)) => "error",
+                (None, Err(_)) => "timeout",
             };
             self.pool.gateway().metrics().record_relay_try(
                 self.pool.gateway().pool(),
                 member.upstream.redacted(),
-                &code,
+                code,
                 started.elapsed().as_secs_f64(),
             );
             let error = match outcome {

@@ -46,7 +46,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<gateway::BoxError>,
 {
-    let path = request.uri().path().to_owned();
+    let path = request.uri().path();
     let local_method = path
         .strip_prefix("/spacemesh.v2beta1.")
         .filter(|m| {
@@ -57,7 +57,8 @@ where
                 .then_some("SmeshingIdentitiesService/States")
         });
     if let Some(method) = local_method {
-        return local(shared, method, request).await;
+        let method = method.to_owned();
+        return local(shared, &method, request).await;
     }
     if path.starts_with("/spacemesh.v2alpha1.") || path.starts_with("/spacemesh.v2beta1.") {
         let Some(relay) = &shared.json_relay else {
