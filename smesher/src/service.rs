@@ -254,12 +254,13 @@ impl Service {
                 clock.clone(),
                 store.clone(),
                 &roots,
+                &registry,
             )
             .await?;
             // The built-in post-service, when a PoST data folder is configured.
             let ids: Vec<[u8; 32]> = identities.iter().map(|i| *i.node_id().as_bytes()).collect();
             if let Some(task) =
-                crate::post::builtin::start(config, &ids, &listener, stopped.clone())?
+                crate::post::builtin::start(config, &ids, &listener, stopped.clone()).await?
             {
                 tasks.push(task);
             }
@@ -436,7 +437,9 @@ async fn start_atx(
     clock: LayerClock,
     store: IdentityStates,
     roots: &gateway::TlsRoots,
+    metrics: &Registry,
 ) -> anyhow::Result<(PostListener, Arc<AtxBuilder>)> {
+    let metrics = crate::atx::AtxMetrics::register(metrics).context("registering metrics")?;
     let settings = AtxSettings::from_config(config, golden_atx).map_err(anyhow::Error::msg)?;
     let registry = PostRegistry::new(RegistryOptions {
         identities: Some(
@@ -526,6 +529,7 @@ async fn start_atx(
         poets,
         registry,
         settings,
+        metrics,
     );
     Ok((listener, builder))
 }

@@ -28,8 +28,9 @@ fn checker(net: &AtxNet, params: PostParams) -> Arc<PostChecker> {
     checker
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_builtin_post_service_proves_and_simnet_verifies_every_post() {
+/// The built-in post-service dials the configured post listener, or with the listener off a
+/// private loopback one on the same registry.
+async fn builtin(listener_off: bool) {
     let net = AtxNet::start(1, 1).await;
     let params = PostParams::tiny();
     let checker = checker(&net, params);
@@ -37,7 +38,10 @@ async fn the_builtin_post_service_proves_and_simnet_verifies_every_post() {
     let dir = net.data.path().join("post");
     init_data(&dir, &params, id, net.network.golden_atx(), 2).expect("tiny data");
 
-    let config = config_with(&net, &params, Some(&dir));
+    let mut config = config_with(&net, &params, Some(&dir));
+    if listener_off {
+        config.api.grpc_post_listener = None;
+    }
     let service = Service::start(&config, None, prometheus::Registry::new())
         .await
         .expect("service starts");
@@ -51,7 +55,56 @@ async fn the_builtin_post_service_proves_and_simnet_verifies_every_post() {
     net.assert_one_per_epoch();
     // Initial PoST + NIPoST PoST of the first ATX, the NIPoST PoST of the second.
     assert!(checker.verified() >= 3, "verified {}", checker.verified());
+    assert_eq!(service.post_listener_addr().is_none(), listener_off);
     service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builtin_post_service_proves_and_simnet_verifies_every_post() {
+    builtin(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builtin_post_service_proves_with_the_post_listener_off() {
+    builtin(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_builtin_data_stops_the_service_naming_the_file() {
+    let net = AtxNet::start(1, 1).await;
+    let params = PostParams::tiny();
+    let dir = net.data.path().join("post");
+    // Data of another identity.
+    init_data(&dir, &params, [0xee; 32], net.network.golden_atx(), 1).expect("tiny data");
+    let config = config_with(&net, &params, Some(&dir));
+    let err = Service::start(&config, None, prometheus::Registry::new())
+        .await
+        .err()
+        .expect("the service refuses the data");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("postdata_metadata.json") && msg.contains("not an identity"),
+        "{msg}"
+    );
+    // A truncated data file.
+    let other = net.data.path().join("post2");
+    init_data(
+        &other,
+        &params,
+        net.node_ids()[0],
+        net.network.golden_atx(),
+        1,
+    )
+    .expect("tiny data");
+    let file = other.join("postdata_0.bin");
+    std::fs::write(&file, b"short").unwrap();
+    let config = config_with(&net, &params, Some(&other));
+    let err = Service::start(&config, None, prometheus::Registry::new())
+        .await
+        .err()
+        .expect("the service refuses the data");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("postdata_0.bin"), "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

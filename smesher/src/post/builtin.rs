@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use post::{InitConfig, ProofConfig, ProvingOptions, RandomXMode, ScryptParams};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -19,18 +20,15 @@ use crate::config::{Config, RandomxMode};
 /// How soon the built-in post-service dials again after its stream ends.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The built-in post-service's options for `config`'s data folder, dialing `listener`.
+/// The built-in post-service's options for `config`'s data folder, dialing `addr`.
 pub fn options(
     config: &Config,
     identities: &[[u8; 32]],
-    listener: &PostListener,
+    addr: std::net::SocketAddr,
 ) -> anyhow::Result<Option<PostServiceOptions>> {
     let Some(dir) = &config.smeshing.opts.datadir else {
         return Ok(None);
     };
-    let addr = listener.addr().context(
-        "the built-in post-service dials api.grpc-post-listener, which is off: set it (e.g. 127.0.0.1:0) or unset smeshing-opts-datadir",
-    )?;
     let scrypt = &config.smeshing.opts.scrypt;
     let scrypt = ScryptParams::new(scrypt.n, scrypt.r, scrypt.p)
         .context("smeshing.smeshing-opts.smeshing-opts-scrypt")?;
@@ -66,18 +64,42 @@ pub fn options(
 }
 
 /// Checks the data folder and starts the built-in post-service (nothing when no folder is
-/// configured). Bad data is an error naming the file; the service stops with `stopped`.
-pub fn start(
+/// configured). It dials `listener`'s plaintext address; when `api.grpc-post-listener` is
+/// off, a private loopback listener serving the same registry is opened for it. Bad data is
+/// an error naming the file; the service stops with `stopped`.
+pub async fn start(
     config: &Config,
     identities: &[[u8; 32]],
     listener: &PostListener,
     mut stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
-    let Some(options) = options(config, identities, listener)? else {
+    // Check the data before opening anything.
+    let Some(mut opts) = options(
+        config,
+        identities,
+        listener.addr().unwrap_or(([127, 0, 0, 1], 0).into()),
+    )?
+    else {
         return Ok(None);
     };
-    let dir = options.dir.clone();
-    let prover = Prover::open(options)
+    post_service::check_data(&opts.dir, &opts)
+        .with_context(|| format!("the built-in post-service for {}", opts.dir.display()))?;
+    let mut private = None;
+    let addr = match listener.addr() {
+        Some(addr) => addr,
+        None => {
+            let socket = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                .await
+                .context("binding a loopback post listener for the built-in post-service")?;
+            let own = PostListener::start(listener.registry().clone(), Some(socket), None)?;
+            let addr = own.addr().context("loopback post listener address")?;
+            private = Some(own);
+            addr
+        }
+    };
+    opts.address = Url::parse(&format!("http://{addr}")).context("post listener address")?;
+    let dir = opts.dir.clone();
+    let prover = Prover::open(opts)
         .with_context(|| format!("the built-in post-service for {}", dir.display()))?;
     let node_id = hex::encode(prover.metadata().node_id);
     tracing::info!(dir = %dir.display(), %node_id, "built-in post-service started");
@@ -87,6 +109,9 @@ pub fn start(
         };
         if let Err(e) = post_service::run(Arc::new(prover), shutdown).await {
             tracing::error!(%node_id, "built-in post-service stopped: {e:#}");
+        }
+        if let Some(own) = private {
+            own.shutdown().await;
         }
     })))
 }
