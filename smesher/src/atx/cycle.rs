@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::poet::{self, Auth, PoetClient, PoetError, Submission};
 use super::store::{AtxStore, PublishedAtx, Registration, StoreError, StoredPost};
-use super::{AtxSettings, RoundTimes};
+use super::{AtxMetrics, AtxSettings, RoundTimes};
 use crate::api::store::PoetRegistration;
 use crate::api::{IdentityStates, StateDetail};
 use crate::clock::LayerClock;
@@ -54,6 +54,23 @@ pub enum CycleError {
 /// The last state recorded for an identity: publish epoch and detail.
 type LastState = (Option<u32>, StateDetail);
 
+impl CycleError {
+    /// A word for the retries metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CycleError::Node(_) => "node_service",
+            CycleError::Store(_) => "database",
+            CycleError::Guard(_) => "guard",
+            CycleError::Post(_) => "post_service",
+            CycleError::NoRegistration(_) => "poet_registration",
+            CycleError::NoProof(_) => "poet_proof",
+            CycleError::Expired(_) => "expired",
+            CycleError::Invalid(_) => "invalid",
+            CycleError::Stopped => "stopped",
+        }
+    }
+}
+
 /// The ATX duty of all identities.
 pub struct AtxBuilder {
     node: NodeClient,
@@ -66,6 +83,7 @@ pub struct AtxBuilder {
     poets: Vec<PoetClient>,
     post: PostRegistry,
     settings: AtxSettings,
+    metrics: AtxMetrics,
     /// Last state recorded per identity, so a retried pass does not repeat it.
     last_state: Mutex<HashMap<[u8; 32], LastState>>,
 }
@@ -102,6 +120,7 @@ impl AtxBuilder {
         poets: Vec<PoetClient>,
         post: PostRegistry,
         settings: AtxSettings,
+        metrics: AtxMetrics,
     ) -> Arc<AtxBuilder> {
         Arc::new(AtxBuilder {
             times: RoundTimes::new(clock.clone(), &settings),
@@ -114,6 +133,7 @@ impl AtxBuilder {
             poets,
             post,
             settings,
+            metrics,
             last_state: Mutex::new(HashMap::new()),
         })
     }
@@ -144,19 +164,22 @@ impl AtxBuilder {
                 Err(CycleError::Stopped) => return,
                 Err(e) => {
                     tracing::warn!("ATX cycle: {e}");
+                    self.metrics.retry(e.reason());
                     let epoch = self
                         .store
                         .challenge(&node)
                         .ok()
                         .flatten()
                         .map(|c| c.publish_epoch);
-                    self.emit(
-                        &node,
-                        epoch,
-                        StateDetail::Retrying {
+                    let detail = match e {
+                        // Nodes answer 503 until they are in sync: wait for that, as go-spacemesh
+                        // waits for its ATX sync.
+                        CycleError::Node(NodeError::NotSynced(_)) => StateDetail::WaitForAtxSynced,
+                        _ => StateDetail::Retrying {
                             message: e.to_string(),
                         },
-                    );
+                    };
+                    self.emit(&node, epoch, detail);
                     let wait = self.settings.retry_delay.max(Duration::from_millis(50));
                     if sleep_or_stop(wait, &mut stop).await.is_err() {
                         return;
@@ -387,7 +410,9 @@ impl AtxBuilder {
             .wait_for(node, self.settings.post_wait)
             .await
             .ok_or_else(|| PostError::NotConnected(hex::encode(node)))?;
+        let started = std::time::Instant::now();
         let (proof, info) = client.prove(challenge).await?;
+        self.metrics.proved(started.elapsed().as_secs_f64());
         if &info.node_id != node {
             return Err(CycleError::Invalid(format!(
                 "post-service answered for identity {} instead of {}",
@@ -694,6 +719,7 @@ impl AtxBuilder {
             return Err(e.into());
         }
         self.store.finish_cycle(node, p)?;
+        self.metrics.published();
         self.emit(
             node,
             Some(p),

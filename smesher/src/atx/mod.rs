@@ -5,6 +5,7 @@
 //! - [`membership`]: the PoET member tree: statement and membership proofs.
 //! - [`poet`]: the PoET REST client and its answer checks; the best proof among PoETs.
 //! - [`store`]: the cycle's own SQLite database, so a restart resumes where it stopped.
+//! - [`metrics`]: published ATXs, retried passes by reason, PoST proving time.
 //! - [`import`]: takes over the in-flight cycle of a migrated go-spacemesh `local.sql`.
 //! - [`cycle`]: the steps: initial PoST, challenge, registration, round end, proof, PoST,
 //!   ATX built and signed through the guard, publish, cleanup; and the regossip loop.
@@ -15,6 +16,7 @@
 pub mod cycle;
 pub mod import;
 pub mod membership;
+pub mod metrics;
 pub mod poet;
 pub mod pow;
 pub mod store;
@@ -25,6 +27,7 @@ use crate::clock::LayerClock;
 use crate::config::Config;
 
 pub use cycle::AtxBuilder;
+pub use metrics::AtxMetrics;
 pub use store::AtxStore;
 
 /// What the ATX duty needs from the config.
