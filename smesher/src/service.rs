@@ -254,7 +254,6 @@ impl Service {
                 clock.clone(),
                 store.clone(),
                 &roots,
-                &registry,
             )
             .await?;
             // The built-in post-service, when a PoST data folder is configured.
@@ -437,9 +436,7 @@ async fn start_atx(
     clock: LayerClock,
     store: IdentityStates,
     roots: &gateway::TlsRoots,
-    metrics: &Registry,
 ) -> anyhow::Result<(PostListener, Arc<AtxBuilder>)> {
-    let metrics = crate::atx::AtxMetrics::register(metrics).context("registering metrics")?;
     let settings = AtxSettings::from_config(config, golden_atx).map_err(anyhow::Error::msg)?;
     let registry = PostRegistry::new(RegistryOptions {
         identities: Some(
@@ -529,7 +526,6 @@ async fn start_atx(
         poets,
         registry,
         settings,
-        metrics,
     );
     Ok((listener, builder))
 }
