@@ -16,6 +16,7 @@ use codec::{
 use eligibility::proposal::{eligibilities_for_layer, EpochSlots, Slot as ProposalSlot};
 use signing::{Domain, GuardError, NodeId, Slot};
 
+use super::hare::blocking;
 use super::publish::{record_or_replay, Recorded, PROPOSAL_PROTOCOL};
 use super::{Duties, Signer};
 use crate::api::StateDetail;
@@ -69,6 +70,8 @@ pub enum BuildError {
     Eligibility(#[from] eligibility::ProposalError),
     #[error("signing guard: {0}")]
     Guard(#[from] GuardError),
+    #[error("the signing task failed")]
+    Task,
 }
 
 /// Proposals of every identity for one layer, built at the layer's start.
@@ -77,10 +80,7 @@ pub(crate) async fn run_layer(d: Arc<Duties>, layer: u32) {
         return;
     }
     let epoch = d.clock.epoch_of(layer);
-    let tasks = d
-        .signers
-        .iter()
-        .map(|signer| propose(&d, signer, layer, epoch));
+    let tasks = (0..d.signers.len()).map(|i| propose(d.clone(), i, layer, epoch));
     futures_util::future::join_all(tasks).await;
 }
 
@@ -89,23 +89,24 @@ fn record_state(d: &Duties, signer: &Signer, detail: StateDetail) {
         .record_now(signer.node_id, None, SystemTime::now(), detail);
 }
 
-async fn propose(d: &Duties, signer: &Signer, layer: u32, epoch: u32) {
+async fn propose(d: Arc<Duties>, index: usize, layer: u32, epoch: u32) {
+    let signer = &d.signers[index];
     let node_id = NodeId(signer.node_id);
     let slot = Slot::Proposal { layer };
     // After a restart: the proposal sent before is sent again, byte for byte.
     if let Ok(Some(rec)) = d.guard.signed(&node_id, slot) {
         if let Some(blob) = rec.payload {
-            publish(d, signer, layer, blob).await;
+            publish(&d, signer, layer, blob).await;
             return;
         }
     }
-    match build(d, signer, layer, epoch).await {
-        Ok(Some(blob)) => publish(d, signer, layer, blob).await,
+    match build(&d, index, layer, epoch).await {
+        Ok(Some(blob)) => publish(&d, signer, layer, blob).await,
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(layer, %node_id, "proposal not built: {e}");
             record_state(
-                d,
+                &d,
                 signer,
                 StateDetail::ProposalBuildFailed {
                     message: e.to_string(),
@@ -160,11 +161,12 @@ async fn publish(d: &Duties, signer: &Signer, layer: u32, blob: Vec<u8>) {
 /// node's `/eligibility/slots` and the epoch beacon. Records `ELIGIBLE` and the
 /// `Eligibilities` answer when first computed.
 async fn epoch_slots(
-    d: &Duties,
-    signer: &Signer,
+    d: &Arc<Duties>,
+    index: usize,
     epoch: u32,
     template: &PartialProposal,
 ) -> Result<Arc<Vec<ProposalSlot>>, BuildError> {
+    let signer = &d.signers[index];
     if let Some(slots) = d.proposals.get(&signer.node_id, epoch) {
         return Ok(slots);
     }
@@ -186,7 +188,13 @@ async fn epoch_slots(
         slots: count,
         layers_per_epoch: d.clock.layers_per_epoch(),
     };
-    let slots = Arc::new(params.compute(&signer.vrf)?);
+    let slots = {
+        let d = d.clone();
+        blocking(move || params.compute(&d.signers[index].vrf))
+            .await
+            .ok_or(BuildError::Task)??
+    };
+    let slots = Arc::new(slots);
     let layers = layer_counts(&slots);
     d.store
         .set_eligibilities(signer.node_id, epoch, layers.clone());
@@ -227,22 +235,37 @@ fn votes(t: &PartialProposal) -> Votes {
 /// Template → eligibility → signed ballot → signed proposal → recorded bytes; `None` when the
 /// node has no proposal for the identity or the identity has no slot in this layer.
 async fn build(
-    d: &Duties,
-    signer: &Signer,
+    d: &Arc<Duties>,
+    index: usize,
     layer: u32,
     epoch: u32,
 ) -> Result<Option<Vec<u8>>, BuildError> {
-    let Some(template) = d.node.proposal(layer, &signer.node_id).await? else {
+    let node_id = d.signers[index].node_id;
+    let Some(template) = d.node.proposal(layer, &node_id).await? else {
         return Ok(None);
     };
-    let slots = epoch_slots(d, signer, epoch, &template).await?;
+    let slots = epoch_slots(d, index, epoch, &template).await?;
     let proofs = eligibilities_for_layer(&slots, layer);
     if proofs.is_empty() {
         return Ok(None);
     }
+    let d = d.clone();
+    blocking(move || sign(&d, &d.signers[index], layer, &template, proofs))
+        .await
+        .ok_or(BuildError::Task)?
+}
+
+/// Ballot then proposal through the guard, and the proposal's bytes recorded.
+fn sign(
+    d: &Duties,
+    signer: &Signer,
+    layer: u32,
+    template: &PartialProposal,
+    proofs: Vec<codec::VotingEligibility>,
+) -> Result<Option<Vec<u8>>, BuildError> {
     let node_id = NodeId(signer.node_id);
     let identity = d.identity(signer);
-    let inner = inner_ballot(layer, &template);
+    let inner = inner_ballot(layer, template);
     let ballot_sig = d.guard.sign(
         identity,
         Slot::Ballot { layer },
@@ -254,7 +277,7 @@ async fn build(
             inner,
             signature: codec::EdSignature(ballot_sig.signature.0),
             smesher_id: codec::NodeId(signer.node_id),
-            votes: votes(&template),
+            votes: votes(template),
             eligibility_proofs: proofs,
             active_set: Vec::new(),
         },
