@@ -254,6 +254,7 @@ impl Service {
                 clock.clone(),
                 store.clone(),
                 &roots,
+                &registry,
             )
             .await?;
             // The built-in post-service, when a PoST data folder is configured.
@@ -436,7 +437,9 @@ async fn start_atx(
     clock: LayerClock,
     store: IdentityStates,
     roots: &gateway::TlsRoots,
+    metrics: &Registry,
 ) -> anyhow::Result<(PostListener, Arc<AtxBuilder>)> {
+    let metrics = crate::atx::AtxMetrics::register(metrics).context("registering metrics")?;
     let settings = AtxSettings::from_config(config, golden_atx).map_err(anyhow::Error::msg)?;
     let registry = PostRegistry::new(RegistryOptions {
         identities: Some(
@@ -526,6 +529,7 @@ async fn start_atx(
         poets,
         registry,
         settings,
+        metrics,
     );
     Ok((listener, builder))
 }
