@@ -55,6 +55,9 @@ pub struct PostServiceArgs {
     /// Wait between connection attempts.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub reconnect_interval: Duration,
+    /// post-rs's spelling of --reconnect-interval, in seconds (overrides it).
+    #[arg(long, value_name = "SECONDS")]
+    pub reconnect_interval_s: Option<u64>,
     /// Give up after this many failed connections in a row (default: never).
     #[arg(long, value_name = "N")]
     pub max_retries: Option<u32>,
@@ -133,7 +136,9 @@ impl PostServiceArgs {
             dir: self.dir.clone(),
             address: self.address.clone(),
             tls,
-            reconnect_interval: self.reconnect_interval,
+            reconnect_interval: self
+                .reconnect_interval_s
+                .map_or(self.reconnect_interval, Duration::from_secs),
             max_retries: self.max_retries,
             proof: ProofConfig {
                 k1: self.k1,
@@ -333,5 +338,101 @@ pub fn run_post_init(args: PostInitArgs) -> ExitCode {
             eprintln!("\nsmesher post init: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        args: PostServiceArgs,
+    }
+
+    #[test]
+    fn the_arguments_a_supervising_node_passes_parse() {
+        // The list go-spacemesh's post supervisor builds for post-rs's post-service.
+        let cli = Cli::try_parse_from([
+            "post-service",
+            "--address",
+            "http://127.0.0.1:9094",
+            "--min-num-units",
+            "4",
+            "--max-num-units",
+            "1000",
+            "--k1",
+            "26",
+            "--k2",
+            "37",
+            "--pow-difficulty",
+            "000dfb23b0979b4b000000000000000000000000000000000000000000000000",
+            "--dir",
+            "/data/post",
+            "-n",
+            "8192",
+            "-r",
+            "1",
+            "-p",
+            "1",
+            "--threads",
+            "0",
+            "--nonces",
+            "288",
+            "--randomx-mode",
+            "fast",
+            "--watch-pid",
+            "1234",
+            "--max-retries",
+            "10",
+            "--reconnect-interval-s",
+            "7",
+        ])
+        .unwrap();
+        let o = cli.args.options().unwrap();
+        assert_eq!(o.proof, ProofConfig::MAINNET);
+        assert_eq!(o.init.min_num_units, 4);
+        assert_eq!(o.init.max_num_units, 1000);
+        assert_eq!(o.init.scrypt, ScryptParams::MAINNET);
+        assert_eq!(o.proving.nonces, 288);
+        assert_eq!(o.proving.threads, 0);
+        assert_eq!(o.randomx_mode, RandomXMode::Fast);
+        assert_eq!(o.max_retries, Some(10));
+        assert_eq!(o.reconnect_interval, Duration::from_secs(7));
+        assert!(o.tls.is_none());
+        assert_eq!(cli.args.watch_pid, Some(1234));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Cli::try_parse_from([
+            "post-service",
+            "--address",
+            "http://x:1",
+            "--dir",
+            "d",
+            "--pow-difficulty",
+            "00",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("--pow-difficulty") && err.contains("1 bytes"),
+            "{err}"
+        );
+        let cli = Cli::try_parse_from([
+            "post-service",
+            "--address",
+            "http://x:1",
+            "--dir",
+            "d",
+            "-n",
+            "3",
+        ])
+        .unwrap();
+        let err = format!("{:#}", cli.args.options().unwrap_err());
+        assert!(err.contains("-n") && err.contains("power of two"), "{err}");
     }
 }
