@@ -131,6 +131,14 @@ async fn one_poet_down_for_a_round_still_gives_an_atx() {
         "no second ATX"
     );
     net.assert_one_per_epoch();
+    let published = service
+        .registry()
+        .gather()
+        .iter()
+        .find(|f| f.name() == "smesher_atx_published_total")
+        .map(|f| f.get_metric()[0].get_counter().get_value())
+        .expect("smesher_atx_published_total");
+    assert!(published >= 2.0, "published counter {published}");
     service.shutdown().await;
 }
 
