@@ -365,8 +365,14 @@ fn prove_and_check(
             match &*slot {
                 Some(rx) => rx.clone(),
                 None => {
+                    // Every fast-mode worker holds its own 2 GiB dataset: one worker there;
+                    // light mode (256 MiB each) gets the proving threads.
+                    let workers = match options.randomx_mode {
+                        RandomXMode::Fast => 1,
+                        RandomXMode::Light => options.proving.threads,
+                    };
                     let rx = Arc::new(
-                        RandomX::new(options.randomx_mode, options.proving.threads)
+                        RandomX::new(options.randomx_mode, workers)
                             .map_err(|e| format!("RandomX: {e}"))?,
                     );
                     *slot = Some(rx.clone());
