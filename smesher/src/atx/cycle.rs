@@ -329,7 +329,8 @@ impl AtxBuilder {
             None => None,
         };
         Ok(match (from_node, own) {
-            (Some(n), Some(o)) if o.publish_epoch > n.publish_epoch => Some(o),
+            // Our own record knows the sequence exactly (a node may leave it out).
+            (Some(n), Some(o)) if o.publish_epoch >= n.publish_epoch => Some(o),
             (Some(n), _) => Some(n),
             (None, o) => o,
         })
@@ -714,7 +715,8 @@ impl AtxBuilder {
                     publish_epoch = p,
                     "ATX not published before its epoch ended: {e}"
                 );
-                self.store.finish_cycle(node, p)?;
+                // It never reached the network: the next ATX must not build on it.
+                self.store.reset_cycle(node)?;
             }
             return Err(e.into());
         }

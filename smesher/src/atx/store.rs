@@ -406,10 +406,10 @@ impl AtxStore {
         .transpose()
     }
 
-    /// The newest ATX of `node` this service published.
+    /// The newest ATX of `node` a node-service accepted from this service.
     pub fn last_published(&self, node: &[u8; 32]) -> Result<Option<PublishedAtx>, StoreError> {
         let epoch: Option<u32> = self.conn().query_row(
-            "SELECT max(publish_epoch) FROM published_atx WHERE node_id = ?1",
+            "SELECT max(publish_epoch) FROM published_atx WHERE node_id = ?1 AND broadcast = 1",
             params![node.as_slice()],
             |r| r.get(0),
         )?;
@@ -470,6 +470,8 @@ mod tests {
             broadcast: false,
         };
         s.add_published(&node, &atx).expect("write");
+        // Built but not yet accepted by a node: not a previous ATX to build on.
+        assert_eq!(s.last_published(&node).expect("read"), None);
         s.finish_cycle(&node, 5).expect("finish");
         assert_eq!(s.challenge(&node).expect("read"), None);
         assert!(s.registrations(&node).expect("read").is_empty());
