@@ -1,14 +1,18 @@
 //! `devnet`: a local network to try the service on: three simnet nodes with 1-second layers and
 //! the real `smesher` service wired to them, in one process. Prints the URLs and the upstream
-//! table, then runs until Ctrl-C. The identity smeshes: a fake PoET and a fake post-service
-//! take it through the ATX cycle every epoch, and every state it reaches is printed.
+//! table, then runs until Ctrl-C. The identity smeshes: a fake PoET and the service's built-in
+//! post-service, proving for real on tiny PoST data (`--post fake`: a fake post-service), take
+//! it through the ATX cycle every epoch, and every state it reaches is printed. With real
+//! proofs the simnet nodes verify the PoST of every ATX they receive.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use serde_json::json;
-use simnet::{ChainConfig, FakePoet, FakePostService, Network, PoetSettings};
+use simnet::{
+    ChainConfig, FakePoet, FakePostService, Network, PoetSettings, PostChecker, PostParams,
+};
 use smesher::config::{self, ConfigArgs};
 use smesher::service::Service;
 use tokio::net::TcpListener;
@@ -34,6 +38,15 @@ struct Args {
     /// Data folder of the service (a fresh temporary folder by default).
     #[arg(long)]
     data_folder: Option<std::path::PathBuf>,
+    /// Who proves: the built-in post-service on tiny real data, or a fake post-service.
+    #[arg(long, value_enum, default_value = "builtin")]
+    post: PostMode,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PostMode {
+    Builtin,
+    Fake,
 }
 
 #[tokio::main]
@@ -77,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     .context("starting the fake PoET")?;
 
     let chain = network.config();
-    let file = json!({
+    let mut file = json!({
         "main": {
             "data-folder": data,
             "node-service-address": nodes.iter().map(|n| n.url()).collect::<Vec<_>>(),
@@ -113,6 +126,19 @@ async fn main() -> anyhow::Result<()> {
             "grpc-private-listener": "127.0.0.1:0",
         },
     });
+    let post_dir = data.join("post");
+    if args.post == PostMode::Builtin {
+        let params = PostParams::tiny();
+        let node_id = *identity.node_id().as_bytes();
+        simnet::real_post::init_data(&post_dir, &params, node_id, network.golden_atx(), 1)
+            .context("initializing tiny PoST data")?;
+        let checker = PostChecker::new(params).context("RandomX for the PoST check")?;
+        network.verify_post(std::sync::Arc::new(checker));
+        simnet::real_post::merge(
+            &mut file,
+            &simnet::real_post::config_keys(&params, Some(&post_dir)),
+        );
+    }
     let loaded = config::from_json_str(&file.to_string(), &ConfigArgs::default())
         .map_err(|e| anyhow::anyhow!("devnet config:\n{e}"))?;
     smesher::logging::init(&loaded.config.logging);
@@ -129,11 +155,13 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     let admin = service.admin_addr().context("admin listener")?;
     let post_listener = service.post_listener_addr().context("post listener")?;
-    let _post = FakePostService::start(
-        post_listener,
-        *identity.node_id().as_bytes(),
-        Duration::from_millis(300),
-    );
+    let _post = (args.post == PostMode::Fake).then(|| {
+        FakePostService::start(
+            post_listener,
+            *identity.node_id().as_bytes(),
+            Duration::from_millis(300),
+        )
+    });
 
     println!(
         "devnet: {} simnet nodes, {:?} layers, {} layers per epoch",
@@ -146,6 +174,12 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("  identity: {} ({})", identity.hex(), identity.file_name());
     println!("  data folder: {}", data.display());
+    if args.post == PostMode::Builtin {
+        println!(
+            "  PoST: built-in post-service on tiny data in {}, every ATX's PoST verified",
+            post_dir.display()
+        );
+    }
     if let Some(json) = service.api().and_then(|api| api.json_addr()) {
         println!("  v2 JSON API: http://{json}/spacemesh.v2beta1.SmeshingIdentitiesService/States");
         println!("               http://{json}/spacemesh.v2beta1.NodeService/Status (relayed)");
