@@ -272,3 +272,20 @@ async fn malformed_node_answers_are_clear_errors_and_the_cycle_retries() {
     net.assert_one_per_epoch();
     service.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_while_proving_returns_promptly() {
+    let net = AtxNet::start(1, 1).await;
+    let (service, posts) = net.start_service_with(Duration::from_secs(600)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while posts[0].challenges() < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no PoST request for the initial PoST"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(5), service.shutdown())
+        .await
+        .expect("shutdown while a PoST is being proven");
+}

@@ -159,7 +159,14 @@ impl AtxBuilder {
             if *stop.borrow() {
                 return;
             }
-            match self.cycle(index, &mut stop).await {
+            // Every step's result is stored before the next starts, so dropping a pass at a stop
+            // (a PoST request or a node call in flight) loses nothing.
+            let mut pass_stop = stop.clone();
+            let pass = tokio::select! {
+                r = self.cycle(index, &mut pass_stop) => r,
+                _ = stop.wait_for(|s| *s) => Err(CycleError::Stopped),
+            };
+            match pass {
                 Ok(epoch) => tracing::info!(publish_epoch = epoch, "ATX cycle done"),
                 Err(CycleError::Stopped) => return,
                 Err(e) => {
