@@ -79,8 +79,7 @@ async fn bad_builtin_data_stops_the_service_naming_the_file() {
     let config = config_with(&net, &params, Some(&dir));
     let err = Service::start(&config, None, prometheus::Registry::new())
         .await
-        .err()
-        .expect("the service refuses the data");
+        .expect_err("the service refuses the data");
     let msg = format!("{err:#}");
     assert!(
         msg.contains("postdata_metadata.json") && msg.contains("not an identity"),
@@ -101,8 +100,7 @@ async fn bad_builtin_data_stops_the_service_naming_the_file() {
     let config = config_with(&net, &params, Some(&other));
     let err = Service::start(&config, None, prometheus::Registry::new())
         .await
-        .err()
-        .expect("the service refuses the data");
+        .expect_err("the service refuses the data");
     let msg = format!("{err:#}");
     assert!(msg.contains("postdata_0.bin"), "{msg}");
 }
