@@ -220,7 +220,7 @@ impl AtxBuilder {
         if let Some(c) = self.store.challenge(&node)? {
             let p = c.publish_epoch;
             let published = self.store.published(&node, p)?;
-            let expired = SystemTime::now() >= self.times.epoch_start(p + 1);
+            let expired = SystemTime::now() >= self.times.epoch_start(p.saturating_add(1));
             let unregistered = self.store.registrations(&node)?.is_empty()
                 && SystemTime::now() >= self.times.round_start(p);
             if published.as_ref().is_some_and(|a| a.broadcast) {
@@ -272,7 +272,7 @@ impl AtxBuilder {
                     Some(p),
                     StateDetail::WaitForPoetRoundEnd {
                         round_end,
-                        publish_epoch_end: self.times.epoch_start(p + 1),
+                        publish_epoch_end: self.times.epoch_start(p.saturating_add(1)),
                     },
                 );
                 // go-spacemesh waits a jitter of 0.02–0.04 % of the cycle gap after the round end.
@@ -370,7 +370,7 @@ impl AtxBuilder {
         let challenge = match (prev, initial) {
             (Some(prev), _) => NIPostChallengeV1 {
                 publish_epoch: publish,
-                sequence: prev.sequence + 1,
+                sequence: prev.sequence.saturating_add(1),
                 prev_atx_id: AtxId(prev.id),
                 positioning_atx_id: AtxId(if candidate == self.settings.golden_atx {
                     prev.id
@@ -609,7 +609,7 @@ impl AtxBuilder {
         match poet::best(found) {
             Some(best) => Ok(best),
             None => {
-                if SystemTime::now() >= self.times.epoch_start(p + 1) {
+                if SystemTime::now() >= self.times.epoch_start(p.saturating_add(1)) {
                     self.store.reset_cycle(node)?;
                     return Err(CycleError::Expired(p));
                 }
@@ -717,7 +717,7 @@ impl AtxBuilder {
             poet_proof,
         };
         if let Err(e) = self.node.publish_atx(&body).await {
-            if SystemTime::now() >= self.times.epoch_start(p + 1) {
+            if SystemTime::now() >= self.times.epoch_start(p.saturating_add(1)) {
                 tracing::error!(
                     publish_epoch = p,
                     "ATX not published before its epoch ended: {e}"

@@ -128,7 +128,7 @@ impl RoundTimes {
 
     /// The deadline a PoET is given with a submission: `start(publish + 1) − cycle gap`.
     pub fn submit_deadline(&self, publish: u32) -> SystemTime {
-        self.epoch_start(publish + 1)
+        self.epoch_start(publish.saturating_add(1))
             .checked_sub(self.cycle_gap)
             .unwrap_or(SystemTime::UNIX_EPOCH)
     }
@@ -138,10 +138,10 @@ impl RoundTimes {
     pub fn next_publish_epoch(&self, now: SystemTime, last_publish: Option<u32>) -> u32 {
         let current = self.clock.epoch_of(self.clock.layer_at(now));
         let mut current = last_publish.map_or(current, |l| current.max(l));
-        if now >= self.round_start(current + 1) {
-            current += 1;
+        if now >= self.round_start(current.saturating_add(1)) {
+            current = current.saturating_add(1);
         }
-        current + 1
+        current.saturating_add(1)
     }
 }
 
@@ -191,6 +191,8 @@ mod tests {
             t.next_publish_epoch(start(9) + Duration::from_secs(241 * 3600), None),
             11
         );
+        // A node's absurd last publish epoch does not overflow.
+        assert_eq!(t.next_publish_epoch(start(9), Some(u32::MAX)), u32::MAX);
         // Never an epoch at or before the last ATX's.
         assert_eq!(
             t.next_publish_epoch(start(9) + Duration::from_secs(3600), Some(10)),
