@@ -57,6 +57,9 @@ struct State {
     fault: PoetFault,
     submits: u64,
     proofs_served: u64,
+    /// The certifier key, when the PoET advertises a certifier (served on its own port).
+    certifier: Option<[u8; 32]>,
+    certified_submits: u64,
 }
 
 #[derive(Debug)]
@@ -132,6 +135,19 @@ impl FakePoet {
         lock(&self.shared.state).proofs_served
     }
 
+    /// Advertises a certifier (served by this PoET at `/certify`) whose certificates
+    /// authorise submissions instead of the PoW.
+    pub fn enable_certifier(&self) {
+        let seed = *blake3::hash(&[b"simnet-certifier".as_slice(), &self.shared.pubkey].concat())
+            .as_bytes();
+        lock(&self.shared.state).certifier = Some(seed);
+    }
+
+    /// Submissions authorised by a certificate.
+    pub fn certified_submits(&self) -> u64 {
+        lock(&self.shared.state).certified_submits
+    }
+
     /// Members of a round.
     pub fn members(&self, round: u32) -> Vec<[u8; 32]> {
         lock(&self.shared.state)
@@ -168,6 +184,18 @@ impl Shared {
         }
         r
     }
+}
+
+/// `CertOnWire{Pubkey bytes, Expiration Option<u64>}` with no expiration.
+fn certificate_data(node_id: &[u8; 32]) -> Vec<u8> {
+    let mut data = vec![32u8 << 2];
+    data.extend_from_slice(node_id);
+    data.push(0);
+    data
+}
+
+fn certifier_key(seed: &[u8; 32]) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(seed)
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>) {
@@ -219,20 +247,33 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         _ => {}
     }
     let method = req.method().clone();
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
     let path = req.uri().path().to_string();
     let body = match Limited::new(req.into_body(), 1 << 20).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return error(StatusCode::BAD_REQUEST, 3, "body too large"),
     };
     match (&method, path.as_str()) {
-        (&Method::GET, "/v1/info") => reply(
-            StatusCode::OK,
-            json!({
+        (&Method::GET, "/v1/info") => {
+            let mut info = json!({
                 "servicePubkey": B64.encode(shared.pubkey),
                 "phaseShift": proto_duration(shared.settings.phase_shift),
                 "cycleGap": proto_duration(shared.settings.cycle_gap),
-            }),
-        ),
+            });
+            if let Some(seed) = lock(&shared.state).certifier {
+                info["certifier"] = json!({
+                    "url": format!("http://{}", host),
+                    "pubkey": B64.encode(certifier_key(&seed).verifying_key().to_bytes()),
+                });
+            }
+            reply(StatusCode::OK, info)
+        }
+        (&Method::POST, "/certify") => certify(shared, &body),
         (&Method::GET, "/v1/pow_params") => reply(
             StatusCode::OK,
             json!({"powParams": {
@@ -260,6 +301,82 @@ struct SubmitBody {
     nonce: Option<String>,
     #[serde(default)]
     pow_params: Option<PowParamsBody>,
+    #[serde(default)]
+    certificate: Option<CertificateBody>,
+}
+
+#[derive(Deserialize)]
+struct CertificateBody {
+    data: String,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertifyBody {
+    proof: CertifyProof,
+    metadata: CertifyMetadata,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertifyProof {
+    nonce: u32,
+    indices: String,
+    pow: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertifyMetadata {
+    node_id: String,
+    commitment_atx_id: String,
+    challenge: String,
+    num_units: u32,
+}
+
+/// The certifier: checks the request's shape (an initial PoST for the all-zero challenge) and
+/// certifies the node ID.
+fn certify(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
+    let Some(seed) = lock(&shared.state).certifier else {
+        return error(StatusCode::NOT_FOUND, 5, "Not Found");
+    };
+    let b: CertifyBody = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, 3, &format!("invalid request: {e}")),
+    };
+    let checked = (|| -> Result<[u8; 32], String> {
+        let node: [u8; 32] = b64n(&b.metadata.node_id, "node_id")?;
+        let _: [u8; 32] = b64n(&b.metadata.commitment_atx_id, "commitment_atx_id")?;
+        let challenge: [u8; 32] = b64n(&b.metadata.challenge, "challenge")?;
+        if challenge != [0; 32] || b.metadata.num_units == 0 {
+            return Err("not an initial PoST".into());
+        }
+        if B64
+            .decode(&b.proof.indices)
+            .map_err(|e| e.to_string())?
+            .is_empty()
+        {
+            return Err("no indices".into());
+        }
+        let _ = (b.proof.nonce, b.proof.pow);
+        Ok(node)
+    })();
+    let node = match checked {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, 3, &e),
+    };
+    let key = certifier_key(&seed);
+    let data = certificate_data(&node);
+    let sig = ed25519_dalek::Signer::sign(&key, &data);
+    reply(
+        StatusCode::OK,
+        json!({
+            "certificate": B64.encode(&data),
+            "signature": B64.encode(sig.to_bytes()),
+            "pub_key": B64.encode(key.verifying_key().to_bytes()),
+        }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -301,6 +418,24 @@ fn submit(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
     if !signing::verifier::verify_raw(&pubkey, &signed, &signature) {
         return error(StatusCode::UNAUTHORIZED, 16, "invalid signature");
     }
+    if let Some(cert) = &b.certificate {
+        let seed = lock(&shared.state).certifier;
+        let (Some(seed), Ok(data), Ok(sig)) = (
+            seed,
+            B64.decode(&cert.data),
+            b64n::<64>(&cert.signature, "certificate.signature"),
+        ) else {
+            return error(StatusCode::UNAUTHORIZED, 16, "invalid certificate");
+        };
+        let key = certifier_key(&seed).verifying_key();
+        let valid = key
+            .verify_strict(&data, &ed25519_dalek::Signature::from_bytes(&sig))
+            .is_ok();
+        if !valid || data != certificate_data(&pubkey) {
+            return error(StatusCode::UNAUTHORIZED, 16, "invalid certificate");
+        }
+        return register(shared, challenge, deadline, true);
+    }
     let (Some(nonce), Some(params)) = (b.nonce, b.pow_params) else {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -325,11 +460,24 @@ fn submit(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
     ) {
         return error(StatusCode::UNAUTHORIZED, 16, "invalid proof of work");
     }
+    register(shared, challenge, deadline, false)
+}
+
+fn register(
+    shared: &Shared,
+    challenge: [u8; 32],
+    deadline: SystemTime,
+    certified: bool,
+) -> Response<Full<Bytes>> {
     let now = SystemTime::now();
     let round = shared.open_round(now);
     let end = shared.round_end(round);
     if deadline < end {
-        return bad("deadline is before the round ends".into());
+        return error(
+            StatusCode::BAD_REQUEST,
+            3,
+            "deadline is before the round ends",
+        );
     }
     let mut st = lock(&shared.state);
     let members = st.rounds.entry(round).or_default();
@@ -337,6 +485,9 @@ fn submit(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
     if !members.contains(&challenge) {
         members.push(challenge);
         st.submits += 1;
+        if certified {
+            st.certified_submits += 1;
+        }
     }
     reply(
         StatusCode::OK,

@@ -289,3 +289,20 @@ async fn shutdown_while_proving_returns_promptly() {
         .await
         .expect("shutdown while a PoST is being proven");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registration_through_the_poets_certifier() {
+    let net = AtxNet::start(1, 1).await;
+    net.poets[0].enable_certifier();
+    let (service, _posts) = net.start_service().await;
+    assert!(
+        net.wait_for_atxs(2, Duration::from_secs(20)).await,
+        "no ATXs with a certifier"
+    );
+    net.assert_one_per_epoch();
+    assert!(
+        net.poets[0].certified_submits() >= 2,
+        "registrations were not certified"
+    );
+    service.shutdown().await;
+}

@@ -209,3 +209,64 @@ async fn info_and_pow_params_are_cached_for_their_ttl() {
     ));
     assert!(uncached.info(PHASE_SHIFT).await.is_err());
 }
+
+#[tokio::test]
+async fn a_certificate_from_the_advertised_certifier_authorises_a_submission() {
+    let (net, poet) = setup().await;
+    poet.enable_certifier();
+    let c = client(&poet, None);
+    let info = c.info(PHASE_SHIFT).await.expect("info");
+    let certifier = info.certifier.expect("the PoET advertises a certifier");
+    let identity = signing::Identity::random("cert-test.key");
+    let node = *identity.node_id().as_bytes();
+    let post = codec::PostV1 {
+        nonce: 3,
+        indices: vec![1, 2, 3],
+        pow: 7,
+    };
+    let (data, cert_sig) = c
+        .certify(&certifier, &post, &node, &[5; 32], 4)
+        .await
+        .expect("certificate");
+    let challenge = [0x77; 32];
+    let signer = signing::Signer::new(std::sync::Arc::new(identity), &net.genesis_id());
+    let mut prefix = net.genesis_id().to_vec();
+    prefix.push(signing::Domain::POET.byte());
+    let submission = Submission {
+        prefix,
+        challenge,
+        node_id: node,
+        signature: signer.sign(signing::Domain::POET, &challenge).to_bytes(),
+        deadline: SystemTime::now() + Duration::from_secs(60),
+        auth: Auth::Certificate {
+            data: data.clone(),
+            signature: cert_sig.clone(),
+        },
+    };
+    c.submit(&submission).await.expect("certified submit");
+    assert_eq!(poet.certified_submits(), 1);
+
+    // A certificate for another identity is refused.
+    let mut forged = submission.clone();
+    forged.auth = Auth::Certificate {
+        data: {
+            let mut d = data;
+            d[1] ^= 1;
+            d
+        },
+        signature: cert_sig,
+    };
+    let e = c.submit(&forged).await.expect_err("forged certificate");
+    assert!(matches!(e, PoetError::Status { status: 401, .. }), "{e}");
+
+    // A certifier answering with a key the PoET does not advertise is refused by the client.
+    let other = smesher::atx::poet::CertifierInfo {
+        url: certifier.url.clone(),
+        pubkey: [9; 32],
+    };
+    let e = c
+        .certify(&other, &post, &node, &[5; 32], 4)
+        .await
+        .expect_err("wrong certifier key");
+    assert!(matches!(e, PoetError::Certifier { .. }), "{e}");
+}
