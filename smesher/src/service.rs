@@ -260,7 +260,8 @@ impl Service {
             // The built-in post-service, when a PoST data folder is configured.
             let ids: Vec<[u8; 32]> = identities.iter().map(|i| *i.node_id().as_bytes()).collect();
             if let Some(task) =
-                crate::post::builtin::start(config, &ids, &listener, stopped.clone()).await?
+                crate::post::builtin::start(config, &ids, &listener, &registry, stopped.clone())
+                    .await?
             {
                 tasks.push(task);
             }

@@ -42,7 +42,8 @@ async fn builtin(listener_off: bool) {
     if listener_off {
         config.api.grpc_post_listener = None;
     }
-    let service = Service::start(&config, None, prometheus::Registry::new())
+    let registry = prometheus::Registry::new();
+    let service = Service::start(&config, None, registry.clone())
         .await
         .expect("service starts");
     let ok = net.wait_for_atxs(2, Duration::from_secs(40)).await;
@@ -56,6 +57,22 @@ async fn builtin(listener_off: bool) {
     // Initial PoST + NIPoST PoST of the first ATX, the NIPoST PoST of the second.
     assert!(checker.verified() >= 3, "verified {}", checker.verified());
     assert_eq!(service.post_listener_addr().is_none(), listener_off);
+    // Proving is visible in the metrics: proofs counted with their duration, the last pass's
+    // position at its end.
+    let families = registry.gather();
+    let value = |name: &str| -> Option<f64> {
+        let family = families.iter().find(|f| f.name() == name)?;
+        let m = family.get_metric().first()?;
+        Some(match family.get_field_type() {
+            prometheus::proto::MetricType::COUNTER => m.get_counter().get_value(),
+            prometheus::proto::MetricType::GAUGE => m.get_gauge().get_value(),
+            _ => m.get_histogram().get_sample_count() as f64,
+        })
+    };
+    assert!(value("smesher_post_proofs_total").unwrap_or(0.0) >= 3.0);
+    assert!(value("smesher_post_proof_duration_seconds").unwrap_or(0.0) >= 3.0);
+    let total = value("smesher_post_proving_total_bytes").unwrap_or(0.0);
+    assert!(total > 0.0, "the data size of a pass is reported");
     service.shutdown().await;
 }
 

@@ -71,6 +71,7 @@ pub async fn start(
     config: &Config,
     identities: &[[u8; 32]],
     listener: &PostListener,
+    registry: &prometheus::Registry,
     mut stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
     // Check the data before opening anything.
@@ -99,8 +100,10 @@ pub async fn start(
     };
     opts.address = Url::parse(&format!("http://{addr}")).context("post listener address")?;
     let dir = opts.dir.clone();
+    let metrics = super::ProvingMetrics::register(registry).context("registering PoST metrics")?;
     let prover = Prover::open(opts)
-        .with_context(|| format!("the built-in post-service for {}", dir.display()))?;
+        .with_context(|| format!("the built-in post-service for {}", dir.display()))?
+        .with_metrics(metrics);
     let node_id = hex::encode(prover.metadata().node_id);
     tracing::info!(dir = %dir.display(), %node_id, "built-in post-service started");
     Ok(Some(tokio::spawn(async move {

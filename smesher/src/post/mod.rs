@@ -16,12 +16,14 @@
 pub mod builtin;
 pub mod cli;
 pub mod listener;
+pub mod metrics;
 pub mod operator;
 pub mod post_service;
 pub mod registry;
 pub mod tls;
 
 pub use listener::PostListener;
+pub use metrics::ProvingMetrics;
 pub use post_service::{ClientTls, PostServiceOptions, Prover};
 pub use registry::{PostClient, PostError, PostInfo, PostRegistry, RegistryOptions};
 pub use tls::TlsFiles;

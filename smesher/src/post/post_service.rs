@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Endpoint, Uri};
 use url::Url;
 
+use super::metrics::ProvingMetrics;
 use super::registry::PostInfo;
 use super::tls::{client_config, TlsFiles};
 
@@ -96,7 +97,7 @@ impl OperatorStatus {
     }
 }
 
-struct Progress(Arc<Mutex<OperatorStatus>>);
+struct Progress(Arc<Mutex<OperatorStatus>>, Option<ProvingMetrics>);
 
 impl Progress {
     fn set(&self, status: OperatorStatus) {
@@ -106,13 +107,19 @@ impl Progress {
 
 impl post::ProvingProgress for Progress {
     fn pass_started(&self, nonces: std::ops::Range<u32>) {
+        if let Some(m) = &self.1 {
+            m.pass_started(&nonces);
+        }
         self.set(OperatorStatus::Proving {
             nonces,
             position: 0,
         });
     }
 
-    fn data_scored(&self, position: u64, _total: u64) {
+    fn data_scored(&self, position: u64, total: u64) {
+        if let Some(m) = &self.1 {
+            m.data_scored(position, total);
+        }
         let mut status = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let OperatorStatus::Proving { position: p, .. } = &mut *status {
             *p = position;
@@ -129,6 +136,7 @@ pub struct Prover {
     task: tokio::sync::Mutex<Task>,
     randomx: Arc<Mutex<Option<Arc<RandomX>>>>,
     stop: Arc<AtomicBool>,
+    metrics: Option<ProvingMetrics>,
 }
 
 impl std::fmt::Debug for Prover {
@@ -192,7 +200,14 @@ impl Prover {
             randomx: Arc::default(),
             status: Arc::new(Mutex::new(OperatorStatus::Idle)),
             stop: Arc::default(),
+            metrics: None,
         })
+    }
+
+    /// Reports proving progress and proof durations to `metrics` as well.
+    pub fn with_metrics(mut self, metrics: ProvingMetrics) -> Prover {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// What the prover is doing now.
@@ -332,14 +347,18 @@ impl Prover {
         let options = self.options.clone();
         let randomx = self.randomx.clone();
         let stop = self.stop.clone();
-        let progress = Progress(self.status.clone());
+        let progress = Progress(self.status.clone(), self.metrics.clone());
         progress.set(OperatorStatus::Proving {
             nonces: 0..0,
             position: 0,
         });
         tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let result =
                 prove_and_check(&dir, &meta, &options, &randomx, &stop, &progress, challenge);
+            if let Some(m) = &progress.1 {
+                m.finished(started.elapsed().as_secs_f64(), result.is_ok());
+            }
             progress.set(match result {
                 Ok(_) => OperatorStatus::DoneProving,
                 Err(_) => OperatorStatus::Idle,
