@@ -60,6 +60,7 @@ struct State {
     /// The certifier key, when the PoET advertises a certifier (served on its own port).
     certifier: Option<[u8; 32]>,
     certified_submits: u64,
+    certifications: u64,
 }
 
 #[derive(Debug)]
@@ -146,6 +147,11 @@ impl FakePoet {
     /// Submissions authorised by a certificate.
     pub fn certified_submits(&self) -> u64 {
         lock(&self.shared.state).certified_submits
+    }
+
+    /// Certificates handed out by the certifier.
+    pub fn certifications(&self) -> u64 {
+        lock(&self.shared.state).certifications
     }
 
     /// Members of a round.
@@ -366,6 +372,7 @@ fn certify(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
         Ok(n) => n,
         Err(e) => return error(StatusCode::BAD_REQUEST, 3, &e),
     };
+    lock(&shared.state).certifications += 1;
     let key = certifier_key(&seed);
     let data = certificate_data(&node);
     let sig = ed25519_dalek::Signer::sign(&key, &data);

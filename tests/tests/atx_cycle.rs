@@ -304,5 +304,10 @@ async fn registration_through_the_poets_certifier() {
         net.poets[0].certified_submits() >= 2,
         "registrations were not certified"
     );
+    assert_eq!(
+        net.poets[0].certifications(),
+        1,
+        "the certificate is cached across epochs"
+    );
     service.shutdown().await;
 }

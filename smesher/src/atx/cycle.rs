@@ -501,7 +501,7 @@ impl AtxBuilder {
                 }
                 Err(e) => {
                     tracing::warn!("{e}");
-                    failures.push(e.to_string());
+                    failures.push(e);
                 }
             }
         }
@@ -521,49 +521,96 @@ impl AtxBuilder {
         hash: &[u8; 32],
         signature: [u8; 64],
         publish: u32,
-    ) -> Result<poet::Registered, PoetError> {
-        let info = poet.info(self.settings.phase_shift).await?;
-        let initial = self.store.initial_post(node).ok().flatten();
-        let auth = match (&info.certifier, initial) {
+    ) -> Result<poet::Registered, String> {
+        let info = poet
+            .info(self.settings.phase_shift)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut prefix = self.guard.genesis_id().as_bytes().to_vec();
+        prefix.push(Domain::POET.byte());
+        let submission = |auth| Submission {
+            prefix: prefix.clone(),
+            challenge: *hash,
+            node_id: *node,
+            signature,
+            deadline: self.times.submit_deadline(publish),
+            auth,
+        };
+        let initial = self.store.initial_post(node).map_err(|e| e.to_string())?;
+        match (&info.certifier, initial) {
             (Some(certifier), Some(post)) => {
-                let (data, signature) = poet
-                    .certify(
-                        certifier,
-                        &post.post,
-                        node,
-                        &post.commitment_atx,
-                        post.num_units,
-                    )
-                    .await?;
-                Auth::Certificate { data, signature }
+                let key = certifier.pubkey;
+                let cached = self
+                    .store
+                    .certificate(node, &key)
+                    .map_err(|e| e.to_string())?;
+                let fresh = cached.is_none();
+                let (data, sig) = match cached {
+                    Some(c) => c,
+                    None => self.certify(poet, certifier, &post, node).await?,
+                };
+                let auth = Auth::Certificate {
+                    data,
+                    signature: sig,
+                };
+                match poet.submit(&submission(auth)).await {
+                    // A refused cached certificate: certify again and resubmit once.
+                    Err(PoetError::Status { status: 401, .. }) if !fresh => {
+                        self.store
+                            .delete_certificate(node, &key)
+                            .map_err(|e| e.to_string())?;
+                        let (data, sig) = self.certify(poet, certifier, &post, node).await?;
+                        let auth = Auth::Certificate {
+                            data,
+                            signature: sig,
+                        };
+                        poet.submit(&submission(auth))
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    other => other.map_err(|e| e.to_string()),
+                }
             }
             _ => {
-                let params = poet.pow_params().await?;
+                let params = poet.pow_params().await.map_err(|e| e.to_string())?;
                 let (c, n, h, d) = (params.challenge.clone(), *node, *hash, params.difficulty);
                 let nonce =
                     tokio::task::spawn_blocking(move || super::pow::find_nonce(&c, &n, &h, d))
                         .await
                         .ok()
                         .flatten()
-                        .ok_or_else(|| PoetError::Malformed {
-                            poet: poet.address().to_string(),
-                            call: "pow_params",
-                            reason: format!("no nonce solves difficulty {d}"),
+                        .ok_or_else(|| {
+                            format!("PoET {}: no nonce solves difficulty {d}", poet.address())
                         })?;
-                Auth::Pow { nonce, params }
+                poet.submit(&submission(Auth::Pow { nonce, params }))
+                    .await
+                    .map_err(|e| e.to_string())
             }
-        };
-        let mut prefix = self.guard.genesis_id().as_bytes().to_vec();
-        prefix.push(Domain::POET.byte());
-        poet.submit(&Submission {
-            prefix,
-            challenge: *hash,
-            node_id: *node,
-            signature,
-            deadline: self.times.submit_deadline(publish),
-            auth,
-        })
-        .await
+        }
+    }
+
+    /// A certificate for the initial PoST, cached in the database.
+    async fn certify(
+        &self,
+        poet: &PoetClient,
+        certifier: &poet::CertifierInfo,
+        post: &StoredPost,
+        node: &[u8; 32],
+    ) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let (data, sig) = poet
+            .certify(
+                certifier,
+                &post.post,
+                node,
+                &post.commitment_atx,
+                post.num_units,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.store
+            .set_certificate(node, &certifier.pubkey, &data, &sig)
+            .map_err(|e| e.to_string())?;
+        Ok((data, sig))
     }
 
     /// Step 5: proofs from every registration, with retries while not ready; the best one

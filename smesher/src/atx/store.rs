@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS nipost (
     vrf_nonce INTEGER NOT NULL,
     labels_per_unit INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS poet_certificate (
+    node_id BLOB NOT NULL,
+    certifier BLOB NOT NULL,
+    data BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (node_id, certifier)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS published_atx (
     node_id BLOB NOT NULL,
     publish_epoch INTEGER NOT NULL,
@@ -96,6 +103,9 @@ pub struct PublishedAtx {
     pub vrf_nonce: u64,
     pub broadcast: bool,
 }
+
+/// A PoET certificate: the certified data and the certifier's signature.
+pub type Certificate = (Vec<u8>, Vec<u8>);
 
 /// post, commitment ATX, num units, VRF nonce, labels per unit.
 type PostRow = (Vec<u8>, Vec<u8>, u32, i64, i64);
@@ -331,6 +341,49 @@ impl AtxStore {
         Ok(())
     }
 
+    /// The cached certificate of `node` from the certifier with key `certifier`.
+    pub fn certificate(
+        &self,
+        node: &[u8; 32],
+        certifier: &[u8; 32],
+    ) -> Result<Option<Certificate>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT data, signature FROM poet_certificate WHERE node_id = ?1 AND certifier = ?2",
+                params![node.as_slice(), certifier.as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn set_certificate(
+        &self,
+        node: &[u8; 32],
+        certifier: &[u8; 32],
+        data: &[u8],
+        signature: &[u8],
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO poet_certificate VALUES (?1, ?2, ?3, ?4)",
+            params![node.as_slice(), certifier.as_slice(), data, signature],
+        )?;
+        Ok(())
+    }
+
+    /// Drops a certificate a PoET refused.
+    pub fn delete_certificate(
+        &self,
+        node: &[u8; 32],
+        certifier: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM poet_certificate WHERE node_id = ?1 AND certifier = ?2",
+            params![node.as_slice(), certifier.as_slice()],
+        )?;
+        Ok(())
+    }
+
     /// Records a built ATX (before it is sent), so a restart re-sends the same bytes.
     pub fn add_published(&self, node: &[u8; 32], p: &PublishedAtx) -> Result<(), StoreError> {
         self.conn().execute(
@@ -479,6 +532,15 @@ mod tests {
         let last = s.last_published(&node).expect("read").expect("row");
         assert!(last.broadcast);
         assert_eq!(last.atx, vec![9; 10]);
+        // Certificates are cached until refused.
+        s.set_certificate(&node, &[3; 32], b"data", b"sig")
+            .expect("write");
+        assert_eq!(
+            s.certificate(&node, &[3; 32]).expect("read"),
+            Some((b"data".to_vec(), b"sig".to_vec()))
+        );
+        s.delete_certificate(&node, &[3; 32]).expect("delete");
+        assert_eq!(s.certificate(&node, &[3; 32]).expect("read"), None);
         // The initial PoST stays: it is the identity's, not the cycle's.
         assert!(s.initial_post(&node).expect("read").is_some());
     }
