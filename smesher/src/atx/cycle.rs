@@ -627,7 +627,11 @@ impl AtxBuilder {
         let mut found = Vec::new();
         let mut failures = Vec::new();
         for reg in registrations {
-            let Some(client) = self.poets.iter().find(|c| c.address() == reg.address) else {
+            let Some(client) = self
+                .poets
+                .iter()
+                .find(|c| same_address(c.address(), &reg.address))
+            else {
                 failures.push(format!(
                     "registered PoET {} is no longer configured",
                     reg.address
@@ -821,5 +825,42 @@ async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> Resu
     tokio::select! {
         _ = tokio::time::sleep(wait) => Ok(()),
         _ = stop.wait_for(|s| *s) => Err(CycleError::Stopped),
+    }
+}
+
+/// PoET addresses compare equal up to a trailing slash (`url` adds one to a bare host; a
+/// migrated `local.sql` row may have none).
+fn same_address(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_match_up_to_a_trailing_slash() {
+        assert!(same_address(
+            "https://poet-1.example/",
+            "https://poet-1.example"
+        ));
+        assert!(same_address("http://127.0.0.1:80", "http://127.0.0.1:80"));
+        assert!(!same_address(
+            "https://poet-1.example",
+            "https://poet-2.example"
+        ));
+    }
+
+    #[test]
+    fn retry_reasons_are_a_fixed_set_of_words() {
+        let e = CycleError::Expired(3);
+        assert_eq!(e.reason(), "expired");
+        assert_eq!(
+            e.to_string(),
+            "challenge for publish epoch 3 expired: starting over"
+        );
+        let e = CycleError::Post(PostError::NotConnected("ab".into()));
+        assert_eq!(e.reason(), "post_service");
+        assert!(e.to_string().starts_with("post-service: "), "{e}");
     }
 }
