@@ -311,3 +311,110 @@ async fn registration_through_the_poets_certifier() {
     );
     service.shutdown().await;
 }
+
+/// `GET path` on the JSON listener, the body as JSON.
+async fn get_json(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    serde_json::from_str(body).expect("JSON body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn states_over_the_json_api_show_the_cycle_with_metadata() {
+    let net = AtxNet::start(1, 2).await;
+    let json = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let listeners = smesher::api::ApiListeners {
+        json: Some(json),
+        ..Default::default()
+    };
+    let service = smesher::service::Service::start_with_api(
+        &net.config(),
+        None,
+        listeners,
+        prometheus::Registry::new(),
+    )
+    .await
+    .expect("service starts");
+    let addr = service.api().and_then(|a| a.json_addr()).expect("JSON API");
+    let post = simnet::FakePostService::start(
+        service.post_listener_addr().expect("post listener"),
+        net.node_ids()[0],
+        atx_common::PROOF_DELAY,
+    );
+    assert!(
+        net.wait_for_atxs(1, Duration::from_secs(20)).await,
+        "no ATX"
+    );
+
+    let answer = get_json(
+        addr,
+        "/spacemesh.v2beta1.SmeshingIdentitiesService/States?order=ASC",
+    )
+    .await;
+    let states = answer["states"].as_array().expect("states");
+    let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
+    let cycle = [
+        "WAITING_FOR_POET_REGISTRATION_WINDOW",
+        "POET_CHALLENGE_READY",
+        "POET_REGISTERED",
+        "WAIT_FOR_POET_ROUND_END",
+        "POET_PROOF_RECEIVED",
+        "GENERATING_POST_PROOF",
+        "POST_PROOF_READY",
+        "ATX_READY",
+        "ATX_BROADCASTED",
+    ];
+    assert!(
+        names.windows(cycle.len()).any(|w| w == cycle),
+        "no full cycle in order: {names:?}"
+    );
+    let find = |state: &str| {
+        states
+            .iter()
+            .find(|s| s["state"] == state)
+            .cloned()
+            .expect(state)
+    };
+    let registered = find("POET_REGISTERED");
+    let regs = registered["poetRegistered"]["registrations"]
+        .as_array()
+        .expect("registrations");
+    assert_eq!(regs.len(), 2);
+    assert!(regs.iter().all(|r| r["roundId"].is_string()
+        && r["roundEnd"].is_string()
+        && r["challengeHash"].is_string()));
+    assert!(find("WAIT_FOR_POET_ROUND_END")["waitForPoetRoundEnd"]["publishEpochEnd"].is_string());
+    let broadcast = find("ATX_BROADCASTED");
+    let id = broadcast["atxBroadcasted"]["atxId"]
+        .as_str()
+        .expect("atxId");
+    let accepted = net.network.accepted_atxs();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(id)
+            .expect("base64"),
+        accepted[0].id.to_vec()
+    );
+    assert_eq!(
+        broadcast["publishEpoch"].as_u64(),
+        Some(u64::from(accepted[0].atx.inner.challenge.publish_epoch))
+    );
+    drop(post);
+    service.shutdown().await;
+}
