@@ -1,5 +1,5 @@
 //! Harness for the ATX tests: three simnet nodes, two fake PoETs, identities with fake
-//! post-services, and the real service in compressed time (300 ms layers, 3 s epochs).
+//! post-services, and the real service in compressed time (400 ms layers, 4 s epochs).
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::time::{Duration, Instant};
@@ -10,11 +10,11 @@ use simnet::{ChainConfig, FakePoet, FakePostService, Network, Node, PoetSettings
 use smesher::config::{self, Config, ConfigArgs};
 use smesher::service::Service;
 
-pub const LAYER: Duration = Duration::from_millis(300);
+pub const LAYER: Duration = Duration::from_millis(400);
 pub const LAYERS_PER_EPOCH: u32 = 10;
-pub const PHASE_SHIFT: Duration = Duration::from_millis(1500);
-pub const CYCLE_GAP: Duration = Duration::from_millis(1200);
-pub const GRACE: Duration = Duration::from_millis(600);
+pub const PHASE_SHIFT: Duration = Duration::from_millis(2000);
+pub const CYCLE_GAP: Duration = Duration::from_millis(1600);
+pub const GRACE: Duration = Duration::from_millis(800);
 pub const POW_DIFFICULTY: u32 = 6;
 /// How long a fake post-service takes for one proof.
 pub const PROOF_DELAY: Duration = Duration::from_millis(100);
@@ -102,9 +102,9 @@ impl AtxNet {
                 "genesis-extra-data": chain.genesis_extra_data,
             },
             "poet": {
-                "phase-shift": "1500ms",
-                "cycle-gap": "1200ms",
-                "grace-period": "600ms",
+                "phase-shift": "2000ms",
+                "cycle-gap": "1600ms",
+                "grace-period": "800ms",
                 "poet-request-timeout": "1s",
                 "retry-delay": "100ms",
                 "retry-max": 5,
