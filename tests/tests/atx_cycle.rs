@@ -131,14 +131,25 @@ async fn one_poet_down_for_a_round_still_gives_an_atx() {
         "no second ATX"
     );
     net.assert_one_per_epoch();
-    let published = service
-        .registry()
-        .gather()
-        .iter()
-        .find(|f| f.name() == "smesher_atx_published_total")
-        .map(|f| f.get_metric()[0].get_counter().get_value())
-        .expect("smesher_atx_published_total");
-    assert!(published >= 2.0, "published counter {published}");
+    // The counter moves once the node's answer is back, just after simnet saw the ATX.
+    let published = || {
+        service
+            .registry()
+            .gather()
+            .iter()
+            .find(|f| f.name() == "smesher_atx_published_total")
+            .map(|f| f.get_metric()[0].get_counter().get_value())
+            .unwrap_or(0.0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while published() < 2.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "published counter {}",
+            published()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     service.shutdown().await;
 }
 
@@ -361,11 +372,26 @@ async fn states_over_the_json_api_show_the_cycle_with_metadata() {
         "no ATX"
     );
 
-    let answer = get_json(
-        addr,
-        "/spacemesh.v2beta1.SmeshingIdentitiesService/States?order=ASC",
-    )
-    .await;
+    // ATX_BROADCASTED is recorded once the node's answer is back, just after simnet saw it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let answer = loop {
+        let answer = get_json(
+            addr,
+            "/spacemesh.v2beta1.SmeshingIdentitiesService/States?order=ASC",
+        )
+        .await;
+        let done = answer["states"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|s| s["state"] == "ATX_BROADCASTED"));
+        if done {
+            break answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ATX_BROADCASTED: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let states = answer["states"].as_array().expect("states");
     let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
     let cycle = [
