@@ -56,6 +56,8 @@ enum Step {
     WaitingForRoundEnd,
     PoetProofFetched,
     Proving,
+    /// The ATX is built and signed, but every node is down so it cannot be sent.
+    SignedNotPublished,
     Published,
 }
 
@@ -108,6 +110,13 @@ async fn kill_at(step: Step) {
             })
             .await
         }
+        Step::SignedNotPublished => {
+            wait("the NIPoST's PoST", limit, || post.proofs() >= 2).await;
+            for n in &net.nodes {
+                n.set_fault(simnet::Fault::Stop);
+            }
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
         Step::Published => {
             wait("a published ATX", limit, || {
                 !net.network.published_on("ax1").is_empty()
@@ -116,6 +125,27 @@ async fn kill_at(step: Step) {
         }
     }
     sigkill(&mut child);
+    // The ATX signed before the kill and never sent, as its database holds it.
+    let unsent: Option<(u32, Vec<u8>)> = match step {
+        Step::SignedNotPublished => {
+            let db = rusqlite::Connection::open(net.data.path().join("smesher-atx.sqlite"))
+                .expect("ATX database");
+            Some(
+                db.query_row(
+                    "SELECT publish_epoch, atx FROM published_atx WHERE broadcast = 0",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("a built, unsent ATX"),
+            )
+        }
+        _ => None,
+    };
+    for n in &net.nodes {
+        if n.fault() == simnet::Fault::Stop {
+            n.restart().await.expect("node restarts");
+        }
+    }
     let child_restarted = spawn(&config_path);
     let mut child = child_restarted;
     let done = net.wait_for_atxs(2, Duration::from_secs(20)).await;
@@ -128,6 +158,22 @@ async fn kill_at(step: Step) {
         "killed at {step:?}: ATXs of epochs {:?} only",
         net.atx_epochs(&node)
     );
+    if let Some((epoch, bytes)) = unsent {
+        let sent: Vec<_> = net
+            .network
+            .published_on("ax1")
+            .into_iter()
+            .filter(|p| {
+                codec::from_slice::<codec::ActivationTxV1>(&p.bytes)
+                    .is_ok_and(|a| a.inner.challenge.publish_epoch == epoch)
+            })
+            .collect();
+        assert!(!sent.is_empty(), "the ATX of epoch {epoch} was never sent");
+        assert!(
+            sent.iter().all(|p| p.bytes.as_ref() == bytes.as_slice()),
+            "after the restart a different ATX was sent for epoch {epoch}"
+        );
+    }
     // Every ATX blob sent for one epoch is the same bytes.
     let mut by_epoch = std::collections::HashMap::new();
     for p in net.network.published_on("ax1") {
@@ -170,4 +216,9 @@ async fn sigkill_while_proving_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_right_after_publish_sends_the_same_atx() {
     kill_at(Step::Published).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_a_signed_atx_not_yet_published_sends_it_after_restart() {
+    kill_at(Step::SignedNotPublished).await;
 }
