@@ -16,6 +16,7 @@ use signing::{Domain, GenesisId, Guard, GuardError, GuardMetrics, Identity, Slot
 
 const CHILD_DIR: &str = "SIGNING_GUARD_TEST_CHILD_DIR";
 const CHILD_MODE: &str = "SIGNING_GUARD_TEST_CHILD_MODE";
+const CHILD_BASE: &str = "SIGNING_GUARD_TEST_CHILD_BASE";
 const GENESIS: GenesisId = GenesisId([0x42; 20]);
 const LAYERS: u32 = 40;
 const RUNS: usize = 200;
@@ -23,6 +24,7 @@ const RUNS: usize = 200;
 const LOCKED_STATUS: i32 = 3;
 /// Printed by a `hold` child once it holds the guard.
 const HELD_TOKEN: &str = "GUARD-HELD-BY-CHILD";
+const SIGNING_TOKEN: &str = "GUARD-CHILD-SIGNING";
 
 fn identities() -> [Identity; 2] {
     [
@@ -71,13 +73,24 @@ fn child_role() {
         "sign" => {
             let guard = open(&dir).unwrap();
             let ids = identities();
+            // The parent starts its kill timer here, so a slow start-up on a loaded machine
+            // does not turn every kill into a kill before the loop.
+            println!("\n{SIGNING_TOKEN}");
+            std::io::stdout().flush().unwrap();
             let mut journal = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(dir.join("journal.txt"))
                 .unwrap();
             let mut rng = rand::thread_rng();
-            for layer in 0..LAYERS {
+            // Each run starts half-way into the previous run's layers: new slots for every run
+            // (so a kill mid-loop leaves new journal lines), and old ones asked again with other
+            // messages (which must be refused).
+            let base: u32 = std::env::var(CHILD_BASE)
+                .ok()
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(0);
+            for layer in base..base + LAYERS {
                 let slot = Slot::Ballot { layer };
                 if layer.is_multiple_of(3) {
                     let msgs = [message(layer, &mut rng), message(layer, &mut rng)];
@@ -144,6 +157,28 @@ fn child(dir: &Path, mode: &str) -> Command {
     cmd
 }
 
+/// Waits (up to 30 s) until the child prints `token`; the child's stdout keeps draining on a
+/// thread so it never blocks on a full pipe.
+fn wait_for_token(proc: &mut std::process::Child, token: &'static str) {
+    let stdout = proc.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut sent = false;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !sent && line.contains(token) {
+                let _ = tx.send(());
+                sent = true;
+            }
+        }
+    });
+    // A child that dies first (its error goes to the test's failure) ends the wait too.
+    let _ = rx.recv_timeout(Duration::from_secs(30));
+}
+
 /// (identity, layer) → (message, signature) from every complete journal line.
 fn read_journal(dir: &Path) -> Vec<(usize, u32, Vec<u8>, [u8; 64])> {
     let text = std::fs::read_to_string(dir.join("journal.txt")).unwrap_or_default();
@@ -173,7 +208,12 @@ fn sigkill_at_random_instants_never_leaves_a_conflict() {
     let mut killed_mid_loop = 0;
     let mut accepted: HashMap<(usize, u32), Vec<u8>> = HashMap::new();
     for run in 0..RUNS {
-        let mut proc = child(dir.path(), "sign").spawn().unwrap();
+        let mut proc = child(dir.path(), "sign")
+            .env(CHILD_BASE, (run as u32 * LAYERS / 2).to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_token(&mut proc, SIGNING_TOKEN);
         std::thread::sleep(Duration::from_micros(rng.gen_range(0..30_000)));
         let finished = proc.try_wait().unwrap().is_some();
         let _ = proc.kill(); // SIGKILL
