@@ -48,6 +48,19 @@ async fn wait(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The built ATX no node has accepted yet, from the service's ATX database.
+fn unsent_atx(db: &Path) -> Option<(u32, Vec<u8>)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    conn.query_row(
+        "SELECT publish_epoch, atx FROM published_atx WHERE broadcast = 0",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .ok()
+}
+
 /// Which step the child is killed at.
 #[derive(Debug, Clone, Copy)]
 enum Step {
@@ -111,11 +124,20 @@ async fn kill_at(step: Step) {
             .await
         }
         Step::SignedNotPublished => {
-            wait("the NIPoST's PoST", limit, || post.proofs() >= 2).await;
+            // Nodes go down while the NIPoST's PoST is being made, so the ATX built from it
+            // cannot be sent.
+            wait("a PoST request for the PoET proof", limit, || {
+                post.challenges() >= 2
+            })
+            .await;
             for n in &net.nodes {
                 n.set_fault(simnet::Fault::Stop);
             }
-            tokio::time::sleep(Duration::from_millis(400)).await;
+            let db = net.data.path().join("smesher-atx.sqlite");
+            wait("the signed ATX in the database", limit, || {
+                unsent_atx(&db).is_some()
+            })
+            .await;
         }
         Step::Published => {
             wait("a published ATX", limit, || {
@@ -127,18 +149,9 @@ async fn kill_at(step: Step) {
     sigkill(&mut child);
     // The ATX signed before the kill and never sent, as its database holds it.
     let unsent: Option<(u32, Vec<u8>)> = match step {
-        Step::SignedNotPublished => {
-            let db = rusqlite::Connection::open(net.data.path().join("smesher-atx.sqlite"))
-                .expect("ATX database");
-            Some(
-                db.query_row(
-                    "SELECT publish_epoch, atx FROM published_atx WHERE broadcast = 0",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .expect("a built, unsent ATX"),
-            )
-        }
+        Step::SignedNotPublished => Some(
+            unsent_atx(&net.data.path().join("smesher-atx.sqlite")).expect("a built, unsent ATX"),
+        ),
         _ => None,
     };
     for n in &net.nodes {
