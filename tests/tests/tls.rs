@@ -10,17 +10,18 @@ use simnet::v2upstream::TestCa;
 use simnet::Network;
 use smesher::service::Service;
 
+/// A service over `urls` trusting `ca_file`; its data folder is the CA file's (temporary) folder.
 async fn start(
     network: &Network,
     urls: &[String],
     ca_file: &std::path::Path,
 ) -> anyhow::Result<Service> {
-    let data = tempfile::tempdir().unwrap().keep();
+    let data = ca_file.parent().expect("the CA file is in a folder");
     let config = parse_config(&config_json(
         network,
         urls,
         json!({ "ca-cert": ca_file.to_str().unwrap() }),
-        &data,
+        data,
     ));
     Service::start(&config, None, prometheus::Registry::new()).await
 }
