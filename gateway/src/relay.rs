@@ -3,6 +3,7 @@
 //! next upstream only while nothing of the answer has reached the client, and after it may have
 //! reached an upstream only when the caller says it is safe to repeat.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -18,12 +19,14 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
+use url::Url;
 
-use crate::error::{ErrorOrigin, FailureReason, TryError, UpstreamFailure};
+use crate::error::{ErrorOrigin, FailureReason, GatewayError, TryError, UpstreamFailure};
 use crate::pool::Member;
 use crate::round_robin::RoundRobin;
 use crate::settings::Settings;
 use crate::tls::{self, TlsError, TlsRoots, UpstreamConnector};
+use crate::upstream::Upstream;
 
 /// Errors inside relayed bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -110,6 +113,9 @@ pub struct Relay {
     protocol: Protocol,
     client: Client<UpstreamConnector, Full<Bytes>>,
     max_request_bytes: usize,
+    /// Where a pool member's requests really go, when that differs from the member itself
+    /// (e.g. a node's gRPC port next to the JSON port the pool probes), by member URL.
+    targets: Option<Arc<HashMap<String, Upstream>>>,
 }
 
 impl Relay {
@@ -129,7 +135,22 @@ impl Relay {
             protocol,
             client,
             max_request_bytes: options.max_request_bytes,
+            targets: None,
         })
+    }
+
+    /// Sends what would go to pool member `from` to `to` instead, for each pair: the member's
+    /// health and turn still decide, the request goes to the other address of the same node.
+    pub fn with_targets(
+        mut self,
+        pairs: impl IntoIterator<Item = (Url, Url)>,
+    ) -> Result<Relay, GatewayError> {
+        let mut targets = HashMap::new();
+        for (from, to) in pairs {
+            targets.insert(from.as_str().to_owned(), Upstream::new(to)?);
+        }
+        self.targets = Some(Arc::new(targets));
+        Ok(self)
     }
 
     pub fn pool(&self) -> &RoundRobin {
@@ -176,8 +197,12 @@ impl Relay {
         let count = plan.members.len();
         for (i, member) in plan.members.into_iter().enumerate() {
             let last = i + 1 == count;
-            let uri = member
-                .upstream
+            let target = self
+                .targets
+                .as_ref()
+                .and_then(|t| t.get(member.upstream.url().as_str()))
+                .unwrap_or(&member.upstream);
+            let uri = target
                 .join(&parts.uri)
                 .map_err(|e| RelayError::InvalidRequest(e.to_string()))?;
             let mut req = Request::new(Full::new(body.clone()));
@@ -192,7 +217,7 @@ impl Relay {
             } else {
                 headers.clone()
             };
-            if let Some(auth) = member.upstream.authorization() {
+            if let Some(auth) = target.authorization() {
                 req.headers_mut()
                     .insert(header::AUTHORIZATION, auth.clone());
             }

@@ -414,6 +414,7 @@ fn start_api(
     }
     let upstreams = V2Upstreams::start(
         config.proxy_api_v2.clone(),
+        config.proxy_api_v2_grpc.clone(),
         gateway_settings(&config.gateway),
         clock.clone(),
         metrics.clone(),

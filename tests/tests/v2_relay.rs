@@ -461,3 +461,42 @@ async fn an_oversized_grpc_message_is_refused_before_any_upstream_sees_it() {
     assert_eq!(unary(&mut g, "small").await.unwrap().text, "up0:small");
     api.server.shutdown().await;
 }
+
+/// A node serves gRPC on another port than JSON: with `proxy-api-v2-grpc-address`, gRPC goes to
+/// node i's gRPC address while the JSON port's health and turn decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_goes_to_each_nodes_own_grpc_address_when_one_is_configured() {
+    let json_ups = upstreams(2).await;
+    let grpc_ups = upstreams(2).await;
+    let opts = Options {
+        settings: steady_settings(),
+        grpc_upstreams: urls(&grpc_ups),
+        ..Options::default()
+    };
+    let api = start(IdentityStates::default(), &urls(&json_ups), opts).await;
+    api.server
+        .upstreams()
+        .unwrap()
+        .gateway
+        .wait_until_probed()
+        .await;
+    let mut g = grpc_client(&api).await;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for i in 0..100 {
+        let echo = unary(&mut g, &i.to_string()).await.unwrap();
+        let who = echo.text.split_once(':').unwrap().0.to_owned();
+        *seen.entry(who).or_default() += 1;
+    }
+    for (j, g_up) in grpc_ups.iter().enumerate() {
+        assert_eq!(
+            seen.get(g_up.name()).copied(),
+            Some(50),
+            "node {j}'s gRPC address took its turns: {seen:?}"
+        );
+        assert_eq!(
+            json_ups[j].calls(GRPC_UNARY),
+            0,
+            "no gRPC call reached a JSON address"
+        );
+    }
+}

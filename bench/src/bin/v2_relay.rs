@@ -116,6 +116,7 @@ async fn start_api(upstream: &V2Upstream) -> anyhow::Result<ApiServer> {
     );
     let pool = V2Upstreams::start(
         vec![upstream.url().parse()?],
+        Vec::new(),
         gateway::Settings::default(),
         clock,
         metrics,

@@ -101,9 +101,12 @@ pub struct V2Upstreams {
 }
 
 impl V2Upstreams {
-    /// Starts the v2 pool over `urls` (none: `Ok(None)`), probed with [`V2Probe`].
+    /// Starts the v2 pool over `urls` (none: `Ok(None)`), probed with [`V2Probe`]. gRPC goes to
+    /// the same URLs, or, when `grpc_urls` is not empty, to `grpc_urls[i]` for `urls[i]` (a
+    /// node's gRPC port next to its JSON port; the JSON port's health decides for both).
     pub fn start(
         urls: Vec<Url>,
+        grpc_urls: Vec<Url>,
         settings: gateway::Settings,
         clock: LayerClock,
         metrics: GatewayMetrics,
@@ -113,6 +116,17 @@ impl V2Upstreams {
         if urls.is_empty() {
             return Ok(None);
         }
+        let grpc_pairs: Vec<(Url, Url)> = if grpc_urls.is_empty() {
+            Vec::new()
+        } else {
+            anyhow::ensure!(
+                grpc_urls.len() == urls.len(),
+                "{} gRPC addresses for {} v2 upstreams: give one per upstream, in the same order",
+                grpc_urls.len(),
+                urls.len()
+            );
+            urls.iter().cloned().zip(grpc_urls).collect()
+        };
         let probe = V2Probe::new(clock, &roots).context("TLS for the v2 upstreams")?;
         let gateway =
             Gateway::with_metrics_for_relay(V2_POOL, urls, settings, Arc::new(probe), metrics)
@@ -125,8 +139,13 @@ impl V2Upstreams {
         };
         let json = Relay::new(pool.clone(), Protocol::Http1, &options)
             .context("TLS for the v2 upstreams")?;
-        let grpc =
+        let mut grpc =
             Relay::new(pool, Protocol::Grpc, &options).context("TLS for the v2 upstreams")?;
+        if !grpc_pairs.is_empty() {
+            grpc = grpc
+                .with_targets(grpc_pairs)
+                .context("the gRPC addresses of the v2 upstreams")?;
+        }
         Ok(Some(V2Upstreams {
             gateway,
             json,

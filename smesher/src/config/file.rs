@@ -53,6 +53,7 @@ pub(crate) struct MainFile {
     pub data_folder: Option<Setting<String>>,
     pub node_service_address: Option<List>,
     pub proxy_api_v2_address: Option<List>,
+    pub proxy_api_v2_grpc_address: Option<List>,
     pub layer_duration: Option<Setting<Duration>>,
     pub layers_per_epoch: Option<Setting<u64>>,
     pub layer_average_size: Option<Setting<u64>>,
@@ -396,6 +397,7 @@ fn walk_main(f: &mut MainFile, w: &mut Walk<'_>, path: &str, v: &Value) {
             "data-folder" => f.data_folder = w.take(&p, v, string),
             "node-service-address" => f.node_service_address = list(w, &p, v),
             "proxy-api-v2-address" => f.proxy_api_v2_address = list(w, &p, v),
+            "proxy-api-v2-grpc-address" => f.proxy_api_v2_grpc_address = list(w, &p, v),
             "layer-duration" => f.layer_duration = w.take(&p, v, duration),
             "layers-per-epoch" => f.layers_per_epoch = w.take(&p, v, uint),
             "layer-average-size" => f.layer_average_size = w.take(&p, v, uint),
@@ -616,7 +618,11 @@ fn walk_metrics(f: &mut MetricsFile, w: &mut Walk<'_>, path: &str, v: &Value) {
 
 /// smesher's own keys (unknown to go-spacemesh), offered in "did you mean" hints next to go-spacemesh's.
 const ROOT_OWN: &[&str] = &["gateway", "metrics"];
-const MAIN_OWN: &[&str] = &["proxy-api-v2-address", "publish-to-all"];
+const MAIN_OWN: &[&str] = &[
+    "proxy-api-v2-address",
+    "proxy-api-v2-grpc-address",
+    "publish-to-all",
+];
 const HARE3_OWN: &[&str] = &["committeeupgrade"];
 const LOGGING_OWN: &[&str] = &["level"];
 const GATEWAY_OWN: &[&str] = &[

@@ -27,6 +27,10 @@ pub struct ConfigArgs {
     #[arg(long = "proxy-api-v2-address", value_name = "URL")]
     pub proxy_api_v2_address: Vec<String>,
 
+    /// gRPC URL of each v2 node, in `--proxy-api-v2-address` order (`main.proxy-api-v2-grpc-address`).
+    #[arg(long = "proxy-api-v2-grpc-address", value_name = "URL")]
+    pub proxy_api_v2_grpc_address: Vec<String>,
+
     /// Public gRPC listener (`api.grpc-public-listener`), "host:port"; "" = off.
     #[arg(long = "grpc-public-listener", value_name = "ADDR")]
     pub grpc_public_listener: Option<String>,
@@ -112,6 +116,12 @@ pub(crate) fn apply(args: &ConfigArgs, f: &mut FileConfig) {
     }
     if let Some(list) = repeated(&args.proxy_api_v2_address, "--proxy-api-v2-address") {
         f.main.proxy_api_v2_address = Some(list);
+    }
+    if let Some(list) = repeated(
+        &args.proxy_api_v2_grpc_address,
+        "--proxy-api-v2-grpc-address",
+    ) {
+        f.main.proxy_api_v2_grpc_address = Some(list);
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Config {
     pub node_service: Vec<Url>,
     /// `main.proxy-api-v2-address`: v2 JSON API URLs that requests smesher does not serve are relayed to.
     pub proxy_api_v2: Vec<Url>,
+    /// `main.proxy-api-v2-grpc-address`: per `proxy-api-v2-address` node, in the same order, where
+    /// its gRPC API listens (a node serves gRPC and JSON on different ports); empty = the same
+    /// URLs as `proxy-api-v2-address`.
+    pub proxy_api_v2_grpc: Vec<Url>,
     /// `gateway.*`: health checking, fail-over and retry tuning for the upstream nodes.
     pub gateway: GatewaySection,
     /// `genesis.genesis-time`.

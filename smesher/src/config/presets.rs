@@ -78,6 +78,7 @@ impl Config {
             data_folder: default_data_folder(),
             node_service: Vec::new(),
             proxy_api_v2: Vec::new(),
+            proxy_api_v2_grpc: Vec::new(),
             gateway: GatewaySection::default(),
             genesis_time: SystemTime::UNIX_EPOCH + Duration::from_secs(MAINNET_GENESIS_UNIX),
             genesis_extra_data: MAINNET_GENESIS_EXTRA_DATA.to_string(),

@@ -592,3 +592,27 @@ fn publish_to_all_is_off_by_default_and_read_from_main() {
     let err = load_str(r#"{"main": {"publish-to-all": "yes"}}"#).unwrap_err();
     assert_eq!(paths(&err), ["main.publish-to-all"]);
 }
+
+#[test]
+fn proxy_grpc_addresses_pair_with_the_v2_addresses() {
+    let c = load_str(
+        r#"{"main": {"proxy-api-v2-address": "http://a:9095,http://b:9095",
+                     "proxy-api-v2-grpc-address": ["http://a:9092", "http://b:9092"]}}"#,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        urls(&c.proxy_api_v2_grpc),
+        ["http://a:9092/", "http://b:9092/"]
+    );
+    let err = load_str(
+        r#"{"main": {"proxy-api-v2-address": "http://a:9095,http://b:9095",
+                     "proxy-api-v2-grpc-address": "http://a:9092"}}"#,
+    )
+    .unwrap_err();
+    assert_eq!(paths(&err), ["main.proxy-api-v2-grpc-address"]);
+    let none = load_str(r#"{"main": {"proxy-api-v2-address": "http://a:9095"}}"#)
+        .unwrap()
+        .config;
+    assert!(none.proxy_api_v2_grpc.is_empty());
+}

@@ -253,6 +253,22 @@ fn main(f: &FileConfig, c: &mut Config, v: &mut Check<'_>) {
     v.list(&m.proxy_api_v2_address, &mut c.proxy_api_v2, http_url);
     no_repeats(&m.node_service_address, v);
     no_repeats(&m.proxy_api_v2_address, v);
+    v.list(
+        &m.proxy_api_v2_grpc_address,
+        &mut c.proxy_api_v2_grpc,
+        http_url,
+    );
+    no_repeats(&m.proxy_api_v2_grpc_address, v);
+    if !c.proxy_api_v2_grpc.is_empty() && c.proxy_api_v2_grpc.len() != c.proxy_api_v2.len() {
+        v.push(
+            "main.proxy-api-v2-grpc-address",
+            format!(
+                "{} gRPC addresses for {} proxy-api-v2-address nodes: give one per node, in the same order",
+                c.proxy_api_v2_grpc.len(),
+                c.proxy_api_v2.len()
+            ),
+        );
+    }
     v.set(&m.layer_duration, &mut c.layer_duration, positive_duration);
     v.set(&m.layers_per_epoch, &mut c.layers_per_epoch, positive);
     v.set(&m.layer_average_size, &mut c.layer_average_size, positive);

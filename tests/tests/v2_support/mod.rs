@@ -54,6 +54,8 @@ pub struct Options {
     pub max_request_bytes: usize,
     pub roots: gateway::TlsRoots,
     pub settings: gateway::Settings,
+    /// gRPC addresses of the upstreams, in order (empty: the upstreams themselves).
+    pub grpc_upstreams: Vec<String>,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
             max_request_bytes: 64 * 1024,
             roots: gateway::TlsRoots::default(),
             settings: pool_settings(),
+            grpc_upstreams: Vec::new(),
         }
     }
 }
@@ -98,6 +101,10 @@ pub async fn start(store: IdentityStates, upstreams: &[String], opts: Options) -
     );
     let pool = V2Upstreams::start(
         upstreams.iter().map(|u| u.parse().unwrap()).collect(),
+        opts.grpc_upstreams
+            .iter()
+            .map(|u| u.parse().unwrap())
+            .collect(),
         opts.settings,
         clock,
         metrics,
