@@ -165,8 +165,7 @@ impl AtxStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn post_row(table: &'static str, r: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
-        let _ = table;
+    fn post_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PostRow> {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     }
 
@@ -177,7 +176,7 @@ impl AtxStore {
             .query_row(
                 "SELECT post, commitment_atx, num_units, vrf_nonce, labels_per_unit FROM initial_post WHERE node_id = ?1",
                 params![node.as_slice()],
-                |r| Self::post_row(T, r),
+                Self::post_row,
             )
             .optional()?;
         row.map(|(post, commit, num_units, nonce, lpu)| {
@@ -312,7 +311,7 @@ impl AtxStore {
             .query_row(
                 "SELECT post, x'', num_units, vrf_nonce, labels_per_unit FROM nipost WHERE node_id = ?1",
                 params![node.as_slice()],
-                |r| Self::post_row(T, r),
+                Self::post_row,
             )
             .optional()?;
         row.map(|(post, _, num_units, nonce, lpu)| {
