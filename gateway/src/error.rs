@@ -6,7 +6,8 @@ use std::time::Duration;
 use http::StatusCode;
 
 /// Why one try on one upstream did not produce an answer. Every variant is a failure of that
-/// upstream: it counts towards its ejection and the call moves on to the next usable upstream.
+/// upstream and the call moves on to the next usable upstream; every variant but `Abandoned`
+/// counts towards its ejection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TryError {
     /// No connection could be made; the request never left this process.
@@ -33,6 +34,26 @@ pub enum TryError {
     /// The caller's response check rejected the answer.
     #[error("invalid response: {0}")]
     Invalid(String),
+    /// The try was still waiting when the routing gave up on its upstream for the reason
+    /// given (another call's try failed there, or the health checker marked it unusable); the
+    /// call moved on at once instead of waiting for its own timeout. It is the consequence of
+    /// a failure already counted, so it does not count towards ejection again.
+    #[error("abandoned: {}", abandoned_text(*.0))]
+    Abandoned(FailoverReason),
+}
+
+fn abandoned_text(reason: FailoverReason) -> String {
+    match reason {
+        FailoverReason::Down => "failed over while waiting: the upstream is down".to_string(),
+        FailoverReason::Unsynced => {
+            "failed over while waiting: the upstream is not synced".to_string()
+        }
+        FailoverReason::Ejected => "failed over while waiting: the upstream is ejected".to_string(),
+        other => format!(
+            "failed over after another call's try failed ({})",
+            other.as_str()
+        ),
+    }
 }
 
 impl TryError {
@@ -45,6 +66,9 @@ impl TryError {
             TryError::BodyTooLarge { .. } | TryError::Body(_) | TryError::Invalid(_) => {
                 FailoverReason::InvalidResponse
             }
+            // The reason the upstream was given up on, so a fail-over that an abandoned call
+            // ends up recording carries the same label as the failure that caused it.
+            TryError::Abandoned(reason) => *reason,
         }
     }
 
@@ -291,6 +315,19 @@ mod tests {
             "response body exceeds the limit of 1024 bytes (Content-Length 629145600)"
         );
         assert_eq!(big.reason().as_str(), "invalid_response");
+        let abandoned = TryError::Abandoned(FailoverReason::Timeout);
+        assert_eq!(
+            abandoned.to_string(),
+            "abandoned: failed over after another call's try failed (timeout)"
+        );
+        assert_eq!(abandoned.reason().as_str(), "timeout");
+        assert!(abandoned.may_have_reached_upstream());
+        let abandoned = TryError::Abandoned(FailoverReason::Down);
+        assert_eq!(
+            abandoned.to_string(),
+            "abandoned: failed over while waiting: the upstream is down"
+        );
+        assert_eq!(abandoned.reason().as_str(), "down");
         assert!(!TryError::Connect("refused".into()).may_have_reached_upstream());
         assert!(TryError::Timeout(Duration::from_secs(1)).may_have_reached_upstream());
     }

@@ -16,7 +16,7 @@ use crate::error::{
     fmt_duration, FailoverReason, FailureReason, GatewayError, TryError, UpstreamFailure,
 };
 use crate::metrics::GatewayMetrics;
-use crate::pool::{ActiveSlot, Member, Usability};
+use crate::pool::{AbandonSignal, ActiveSlot, Member, Usability};
 use crate::retry_budget::RetryBudget;
 use crate::settings::Settings;
 use crate::upstream::Upstream;
@@ -152,7 +152,8 @@ impl Routing {
         S: Service<TryRequest, Response = http::Response<Bytes>, Error = TryError> + Clone,
     {
         self.budget.deposit();
-        let candidates = self.plan(Instant::now())?;
+        let (candidates, first_signal) = self.plan(Instant::now())?;
+        let mut first_signal = Some(first_signal);
         let mut failed: Vec<(usize, TryError)> = Vec::new();
         let mut budget_exhausted = false;
         for (n, &index) in candidates.iter().enumerate() {
@@ -166,16 +167,25 @@ impl Routing {
                 self.metrics.record_retry(&self.pool);
             }
             let member = &self.members[index];
+            // Subscribed before the try starts, so an abandon sent while it waits is seen and
+            // one sent before is not. The first candidate's was taken by `plan` under the
+            // active-slot lock, so a fail-over away from it cannot slip in between.
+            let mut signal = first_signal
+                .take()
+                .unwrap_or_else(|| member.abandon_signal());
             let started = Instant::now();
             let request = TryRequest {
                 upstream: member.upstream.clone(),
                 request: clone_request(&call.request),
             };
-            let outcome = inner
-                .clone()
-                .oneshot(request)
-                .await
-                .and_then(|response| judge(response, call.check.as_ref()));
+            let outcome = tokio::select! {
+                // An answer that is already there wins over an abandon that came with it.
+                biased;
+                outcome = inner.clone().oneshot(request) => {
+                    outcome.and_then(|response| judge(response, call.check.as_ref()))
+                }
+                reason = signal.abandoned() => Err(TryError::Abandoned(reason)),
+            };
             let now = Instant::now();
             let latency = now.saturating_duration_since(started);
             match outcome {
@@ -186,6 +196,21 @@ impl Routing {
                     }
                     return Ok(response);
                 }
+                Err(error @ TryError::Abandoned(_)) => {
+                    // Not fed to `on_try_failure`: the failure that made the routing give up
+                    // on this member was already counted there (a try that failed, or the
+                    // probes), and counting each abandoned try again would eject a healthy
+                    // member after one slow answer when several calls were waiting on it. Its
+                    // last error also keeps naming that cause. The call still lists it as a
+                    // failure of this member and moves on under the same retry budget.
+                    tracing::debug!(
+                        pool = %self.pool,
+                        upstream = %member.upstream,
+                        error = %error,
+                        "try abandoned"
+                    );
+                    failed.push((index, error));
+                }
                 Err(error) => {
                     tracing::warn!(
                         pool = %self.pool,
@@ -193,7 +218,8 @@ impl Routing {
                         error = %error,
                         "try failed"
                     );
-                    // The health gauges catch up at the next probe round.
+                    // The health gauges catch up at the next probe round. An ejection also
+                    // abandons the other tries waiting on this member.
                     if member.on_try_failure(&error, latency, &self.settings, now) {
                         tracing::warn!(
                             pool = %self.pool,
@@ -211,8 +237,9 @@ impl Routing {
 
     /// The upstreams to try, in order: the active one (chosen again if it became unusable,
     /// or failed back if a higher-priority one is stable), then the other usable ones,
-    /// healthy before unknown, each by priority.
-    fn plan(&self, now: Instant) -> Result<Vec<usize>, GatewayError> {
+    /// healthy before unknown, each by priority; with the first one's abandon signal.
+    /// Failing over away from an unusable active abandons the tries still waiting on it.
+    fn plan(&self, now: Instant) -> Result<(Vec<usize>, AbandonSignal), GatewayError> {
         let usability: Vec<Usability> = self.members.iter().map(|m| m.usability(now)).collect();
         let order: Vec<usize> = (0..usability.len())
             .filter(|&i| usability[i] == Usability::Healthy)
@@ -242,6 +269,7 @@ impl Routing {
                     "fail-over"
                 );
                 self.metrics.record_failover(&self.pool, reason);
+                self.members[i].abandon(reason);
                 best
             }
             // First call, or the active upstream was removed by a reload.
@@ -254,12 +282,15 @@ impl Routing {
             self.metrics.set_active(&self.pool, old, new.redacted());
             *active = Some(new);
         }
+        // Under the lock: a fail-over away from `chosen` (here or in `promote`) either came
+        // before, and `chosen` would not be it, or comes after and reaches this try.
+        let signal = self.members[chosen].abandon_signal();
         drop(active);
 
         let mut candidates = Vec::with_capacity(order.len());
         candidates.push(chosen);
         candidates.extend(order.into_iter().filter(|&i| i != chosen));
-        Ok(candidates)
+        Ok((candidates, signal))
     }
 
     /// The highest-priority upstream above `active` that has been stable for `failback-after`,
@@ -289,7 +320,8 @@ impl Routing {
     }
 
     /// The first try (on the active upstream) failed and `index` answered: it becomes active, unless
-    /// another call changed the active upstream meanwhile.
+    /// another call changed the active upstream meanwhile. The tries still waiting on the old
+    /// active upstream are abandoned: their calls move on now instead of at their own timeout.
     fn promote(&self, failed: usize, index: usize, reason: FailoverReason) {
         let mut active = self.active.lock();
         if active.as_ref() != Some(&self.members[failed].upstream) {
@@ -310,6 +342,7 @@ impl Routing {
             new.redacted(),
         );
         *active = Some(new);
+        self.members[failed].abandon(reason);
     }
 
     /// Every upstream with why it gave no answer, in priority order.
@@ -398,6 +431,7 @@ mod tests {
 
     use prometheus::Registry;
     use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
 
     use super::*;
     use crate::health::{ProbeError, ProbeReport};
@@ -412,6 +446,9 @@ mod tests {
     enum Behaviour {
         Status(u16, &'static str),
         Fail(TryError),
+        /// Accepts and never answers: the try times out after this long (the per-try timeout
+        /// of the real stack).
+        Hang(Duration),
     }
 
     /// A hand-written fake inner service: per-upstream behaviour and a log of tries.
@@ -457,6 +494,10 @@ mod tests {
                         .body(Bytes::from_static(body.as_bytes()))
                         .unwrap()),
                     Behaviour::Fail(e) => Err(e),
+                    Behaviour::Hang(timeout) => {
+                        tokio::time::sleep(timeout).await;
+                        Err(TryError::Timeout(timeout))
+                    }
                 }
             })
         }
@@ -561,6 +602,37 @@ mod tests {
 
         fn active(&self) -> Option<String> {
             self.active.get().map(|u| u.url().to_string())
+        }
+
+        /// A call in its own task; it ends with its result and the time it ended.
+        fn spawn_call(&self) -> JoinHandle<(Result<http::Response<Bytes>, GatewayError>, Instant)> {
+            let svc = self.svc.clone();
+            tokio::spawn(async move {
+                let request = http::Request::builder()
+                    .uri("/beacon/5")
+                    .body(Bytes::new())
+                    .unwrap();
+                let result = svc
+                    .oneshot(Call {
+                        request,
+                        check: None,
+                    })
+                    .await;
+                (result, Instant::now())
+            })
+        }
+
+        /// Lets the spawned calls run until `n` tries have started (the clock stands still).
+        async fn until_tries(&self, n: usize) {
+            while self.fake.tries.lock().unwrap().len() < n {
+                tokio::task::yield_now().await;
+            }
+        }
+
+        fn consecutive_failures(&self, url: &str) -> u32 {
+            self.member(url)
+                .status(0, false, Instant::now())
+                .consecutive_failures
         }
 
         fn failovers(&self, reason: &str) -> f64 {
@@ -951,6 +1023,189 @@ mod tests {
         assert_eq!(second.await.unwrap().unwrap().body(), "b");
         assert_eq!(h.active().as_deref(), Some(B));
         assert_eq!(h.failovers("transport"), 1.0);
+    }
+
+    const PER_TRY: Duration = Duration::from_millis(200);
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_waiting_on_a_hung_active_move_on_with_the_first_timeout() {
+        let h = harness(&[A, B], no_failback());
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Hang(PER_TRY));
+        let t0 = Instant::now();
+        let first = h.spawn_call();
+        h.until_tries(1).await;
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let second = h.spawn_call();
+        h.until_tries(2).await;
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let third = h.spawn_call();
+        h.until_tries(3).await;
+
+        for (n, call) in [first, second, third].into_iter().enumerate() {
+            let (result, ended) = call.await.unwrap();
+            assert_eq!(result.unwrap().body(), "ok");
+            assert_eq!(
+                ended - t0,
+                PER_TRY,
+                "call {n} ends with the first call's timeout, not its own"
+            );
+        }
+        assert_eq!(h.fake.take_tries(), [A, A, A, B, B, B]);
+        assert_eq!(h.active().as_deref(), Some(B));
+        assert_eq!(h.failovers("timeout"), 1.0, "one fail-over, not three");
+        assert_eq!(
+            h.metric("smesher_retries_total", &[]),
+            3.0,
+            "an abandoned try is retried like a failed one"
+        );
+        assert_eq!(h.consecutive_failures(A), 1, "only the timeout counts");
+        assert_eq!(
+            h.member(A)
+                .status(0, false, Instant::now())
+                .last_error
+                .as_deref(),
+            Some("call: timed out after 200ms"),
+            "the last error names the cause, not the abandons"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_after_the_switch_goes_straight_to_the_new_active() {
+        let h = harness(&[A, B, C], no_failback());
+        for u in [A, B, C] {
+            h.healthy(u);
+        }
+        h.fake.set(A, Behaviour::Hang(PER_TRY));
+        let waiting = [h.spawn_call(), h.spawn_call()];
+        h.until_tries(2).await;
+        for call in waiting {
+            call.await.unwrap().0.unwrap();
+        }
+        assert_eq!(h.fake.take_tries(), [A, A, B, B]);
+
+        let t1 = Instant::now();
+        let (result, ended) = h.spawn_call().await.unwrap();
+        result.unwrap();
+        assert_eq!(ended, t1, "no wait");
+        assert_eq!(h.fake.take_tries(), [B], "A is not tried");
+
+        // A try that starts on A after A was abandoned is not cut short by that old signal:
+        // with B down, the next call goes to A again and waits its own timeout there.
+        h.down(B);
+        h.unsynced(C);
+        let t2 = Instant::now();
+        let (result, ended) = h.spawn_call().await.unwrap();
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "all node-service upstreams failed: http://a/: timed out after 200ms; \
+             http://b/: down (probe: connection refused); http://c/: unsynced (4 layers behind)"
+        );
+        assert_eq!(ended - t2, PER_TRY);
+        assert_eq!(h.fake.take_tries(), [A]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_try_does_not_eject_a_healthy_member() {
+        let s = Settings {
+            eject_after: 2,
+            ..no_failback()
+        };
+        let h = harness(&[A, B], s);
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Hang(PER_TRY));
+        // Staggered, so only the first one's own timeout expires.
+        let mut calls = Vec::new();
+        for n in 1..=3 {
+            calls.push(h.spawn_call());
+            h.until_tries(n).await;
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        for call in calls {
+            call.await.unwrap().0.unwrap();
+        }
+        assert_eq!(h.fake.take_tries(), [A, A, A, B, B, B]);
+        assert_eq!(
+            h.consecutive_failures(A),
+            1,
+            "one timeout, two abandons: below eject-after 2"
+        );
+        assert!(!h.member(A).is_ejected(Instant::now()));
+        assert!(h.member(A).is_healthy(Instant::now()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ejection_abandons_the_tries_waiting_on_the_member() {
+        // No other upstream answers, so there is no fail-over; the ejection alone abandons.
+        let s = Settings {
+            eject_after: 1,
+            ..no_failback()
+        };
+        let h = harness(&[A, B], s);
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Hang(PER_TRY));
+        h.fake.set(B, Behaviour::Status(500, "boom"));
+        let t0 = Instant::now();
+        let first = h.spawn_call();
+        h.until_tries(1).await;
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let second = h.spawn_call();
+        h.until_tries(2).await;
+
+        let (result, ended) = first.await.unwrap();
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "all node-service upstreams failed: http://a/: timed out after 200ms; \
+             http://b/: HTTP 500 Internal Server Error: boom"
+        );
+        assert_eq!(ended - t0, PER_TRY);
+        let (result, ended) = second.await.unwrap();
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "all node-service upstreams failed: http://a/: abandoned: failed over after \
+             another call's try failed (timeout); http://b/: HTTP 500 Internal Server Error: boom"
+        );
+        assert_eq!(ended - t0, PER_TRY, "not at its own timeout, 100 ms later");
+        assert_eq!(h.fake.take_tries(), [A, A, B, B]);
+        assert_eq!(h.metric("smesher_retries_total", &[]), 2.0);
+        assert!(h.member(A).is_ejected(Instant::now()));
+        assert_eq!(
+            h.active().as_deref(),
+            Some(A),
+            "nobody answered: no fail-over"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_active_marked_down_by_the_checker_abandons_its_tries() {
+        let h = harness(&[A, B], no_failback());
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Hang(Duration::from_secs(2)));
+        let t0 = Instant::now();
+        let waiting = [h.spawn_call(), h.spawn_call()];
+        h.until_tries(2).await;
+        tokio::time::advance(Duration::from_millis(300)).await;
+        h.down(A);
+        // The next call's plan fails over away from A and abandons what waits there.
+        let (result, ended) = h.spawn_call().await.unwrap();
+        result.unwrap();
+        assert_eq!(ended - t0, Duration::from_millis(300));
+        for call in waiting {
+            let (result, ended) = call.await.unwrap();
+            assert_eq!(result.unwrap().body(), "ok");
+            assert_eq!(ended - t0, Duration::from_millis(300), "not at 2 s");
+        }
+        let mut tries = h.fake.take_tries();
+        tries.sort();
+        assert_eq!(tries, [A, A, B, B, B]);
+        assert_eq!(h.active().as_deref(), Some(B));
+        assert_eq!(h.failovers("down"), 1.0, "the abandons add no fail-over");
+        assert_eq!(h.metric("smesher_retries_total", &[]), 2.0);
+        assert_eq!(h.consecutive_failures(A), 0, "A failed no call itself");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::eject::Ejection;
-use crate::error::{FailureReason, TryError};
+use crate::error::{FailoverReason, FailureReason, TryError};
 use crate::health::{classify, HealthState, HealthTracker, ProbeError, ProbeReport};
 use crate::settings::Settings;
 use crate::upstream::Upstream;
@@ -17,6 +18,10 @@ use crate::upstream::Upstream;
 pub(crate) struct Member {
     pub(crate) upstream: Upstream,
     record: Mutex<Record>,
+    /// Bumped each time the routing gives up on this member (see `abandon`); the value is why.
+    /// The channel's version is the generation: a try compares against the one it saw when it
+    /// subscribed, so a signal sent before a try started never reaches it.
+    abandon: watch::Sender<FailoverReason>,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +53,23 @@ impl Usability {
     }
 }
 
+/// One try's subscription to its member's abandon signal (`Member::abandon_signal`).
+#[derive(Debug)]
+pub(crate) struct AbandonSignal(watch::Receiver<FailoverReason>);
+
+impl AbandonSignal {
+    /// Resolves when the member is abandoned after this subscription was taken, with the
+    /// reason; never resolves otherwise.
+    pub(crate) async fn abandoned(&mut self) -> FailoverReason {
+        match self.0.changed().await {
+            Ok(()) => *self.0.borrow_and_update(),
+            // The member (which owns the sender) outlives every try routed to it, so this is
+            // not reached; never firing is the safe answer.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
 /// A state change worth logging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Transition {
@@ -60,7 +82,22 @@ impl Member {
         Arc::new(Member {
             upstream,
             record: Mutex::new(Record::default()),
+            // The initial value is never read: only a later send wakes a subscriber.
+            abandon: watch::Sender::new(FailoverReason::Down),
         })
+    }
+
+    /// Subscribes to this member's abandon signal; call it before the try starts so no signal
+    /// sent while the try is in flight is missed. No allocation: it shares the channel.
+    pub(crate) fn abandon_signal(&self) -> AbandonSignal {
+        AbandonSignal(self.abandon.subscribe())
+    }
+
+    /// The routing stopped using this member (`reason` says why): every try in flight on it
+    /// that subscribed before now stops waiting and its call moves on. Tries that subscribe
+    /// later are not affected.
+    pub(crate) fn abandon(&self, reason: FailoverReason) {
+        self.abandon.send_replace(reason);
     }
 
     fn record(&self) -> MutexGuard<'_, Record> {
@@ -110,7 +147,8 @@ impl Member {
         r.ejection.on_success();
     }
 
-    /// A try failed; true if this ejected the member.
+    /// A try failed; true if this ejected the member, which also abandons the tries in flight
+    /// on it (an ejected member gets no more calls, so nobody should keep waiting on it).
     pub(crate) fn on_try_failure(
         &self,
         error: &TryError,
@@ -118,13 +156,19 @@ impl Member {
         settings: &Settings,
         now: Instant,
     ) -> bool {
-        let mut r = self.record();
-        r.last_call_latency = Some(latency);
-        r.last_error = Some(format!("call: {error}"));
-        if r.stable_since.is_some() {
-            r.stable_since = Some(now);
+        let ejected = {
+            let mut r = self.record();
+            r.last_call_latency = Some(latency);
+            r.last_error = Some(format!("call: {error}"));
+            if r.stable_since.is_some() {
+                r.stable_since = Some(now);
+            }
+            r.ejection.on_failure(settings, now)
+        };
+        if ejected {
+            self.abandon(error.reason());
         }
-        r.ejection.on_failure(settings, now)
+        ejected
     }
 
     pub(crate) fn usability(&self, now: Instant) -> Usability {
@@ -338,5 +382,53 @@ mod tests {
         assert_eq!(st.last_error.as_deref(), Some("call: refused"));
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(m.usability(Instant::now()), Usability::Healthy);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandon_reaches_only_the_tries_subscribed_before_it() {
+        use futures_util::FutureExt;
+
+        let m = member();
+        let mut before = m.abandon_signal();
+        assert!(
+            before.abandoned().now_or_never().is_none(),
+            "nothing sent yet"
+        );
+        m.abandon(FailoverReason::Timeout);
+        let mut after = m.abandon_signal();
+        assert_eq!(
+            before.abandoned().now_or_never(),
+            Some(FailoverReason::Timeout)
+        );
+        assert!(
+            after.abandoned().now_or_never().is_none(),
+            "a try that starts after the signal is not affected"
+        );
+        assert!(before.abandoned().now_or_never().is_none(), "seen once");
+        m.abandon(FailoverReason::Down);
+        assert_eq!(after.abandoned().now_or_never(), Some(FailoverReason::Down));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ejection_abandons_the_tries_in_flight() {
+        use futures_util::FutureExt;
+
+        let m = member();
+        let s = Settings {
+            eject_after: 2,
+            ..Settings::default()
+        };
+        let mut signal = m.abandon_signal();
+        let err = TryError::Status {
+            status: http::StatusCode::INTERNAL_SERVER_ERROR,
+            body: String::new(),
+        };
+        assert!(!m.on_try_failure(&err, Duration::ZERO, &s, Instant::now()));
+        assert!(signal.abandoned().now_or_never().is_none());
+        assert!(m.on_try_failure(&err, Duration::ZERO, &s, Instant::now()));
+        assert_eq!(
+            signal.abandoned().now_or_never(),
+            Some(FailoverReason::Status5xx)
+        );
     }
 }

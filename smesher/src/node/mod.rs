@@ -12,7 +12,7 @@ pub mod probe;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gateway::{FailureReason, Gateway, GatewayError, TryError};
+use gateway::{FailoverReason, FailureReason, Gateway, GatewayError, TryError};
 use http::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -62,6 +62,8 @@ fn all_unsynced(e: &GatewayError) -> bool {
                     FailureReason::Failed(TryError::Status { status, .. }) => {
                         *status == StatusCode::SERVICE_UNAVAILABLE
                     }
+                    // Given up on while waiting because its probes found it unsynced.
+                    FailureReason::Failed(TryError::Abandoned(FailoverReason::Unsynced)) => true,
                     _ => false,
                 })
         }
