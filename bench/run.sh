@@ -21,7 +21,10 @@
 # Usage: bench/run.sh            (full run, ~12 minutes)
 #        QUICK=1 bench/run.sh    (3 s per point, one round: a smoke test)
 # Env:   DURATION (s per point, default 8), ROUNDS (default 1), PAUSE (s between points, 2),
-#        NO_INSTALL=1 (fail instead of installing), NO_README=1 (print the table only).
+#        NO_INSTALL=1 (fail instead of installing), NO_README=1 (print the table only),
+#        DELAYS (service times, "0 1"), RATES (fixed JSON rates, "1000 5000"; saturation is
+#        always run), GRPC=0 (skip gRPC), SECTIONS (subset of "relay failover footprint").
+#        A partial run never rewrites the README.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +35,10 @@ DURATION=${DURATION:-8}
 ROUNDS=${ROUNDS:-1}
 PAUSE=${PAUSE:-2}
 if [[ -n "${QUICK:-}" ]]; then DURATION=3; ROUNDS=1; PAUSE=1; fi
-RATES=(1000 5000)
+RATES_SET=${RATES+x}
+read -r -a RATES <<<"${RATES-1000 5000}"
+SECTIONS=${SECTIONS:-relay failover footprint}
+GRPC=${GRPC:-1}
 SAT_CONNS=${SAT_CONNS:-32}
 CONNS=${CONNS:-50}
 UP_PORTS=(18101 18102 18103)
@@ -335,7 +341,9 @@ relay_section() { # delay_ms
     # RSS of smesher right after load.
     echo "{\"kind\":\"rss_after_load\",\"delay\":$delay,\"rss_kib\":$(rss_now "$SMESHER_PID"),\"peak_kib\":$(peak_rss "$SMESHER_PID")}" >>"$RESULTS"
     printf '\x00\x00\x00\x00\x07\x0a\x05bench' >"$OUT/grpc-request.bin"
-    for rate in 1000 0; do
+    local grpc_rates=(1000 0)
+    [[ "$GRPC" == 0 ]] && grpc_rates=()
+    for rate in "${grpc_rates[@]}"; do
         log "gRPC unary, delay ${delay} ms, rate $rate (0 = saturation)"
         run_h2load direct "http://127.0.0.1:${UP_PORTS[0]}$GRPC_PATH" "$rate" "$delay" "$UP_PID"
         run_h2load smesher "http://127.0.0.1:$SMESHER_GRPC$GRPC_PATH" "$rate" "$delay" "$SMESHER_PID"
@@ -385,11 +393,14 @@ log "results in $OUT"
 {
     echo "{\"kind\":\"machine\",\"cpus\":$(nproc),\"model\":\"$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)\",\"mem_kib\":$(awk '/MemTotal/ {print $2}' /proc/meminfo),\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%MZ)\",\"duration_s\":$DURATION,\"rounds\":$ROUNDS,\"haproxy\":\"$(haproxy -v | head -1 | cut -d' ' -f3)\",\"nginx\":\"$(nginx -v 2>&1 | cut -d/ -f2)\",\"oha\":\"$("$OHA" --version | cut -d' ' -f2)\"}"
 } >>"$RESULTS"
-for delay in ${DELAYS:-0 1}; do relay_section "$delay"; done
-failover_section
-footprint_section
+has() { [[ " $SECTIONS " == *" $1 "* ]]; }
+if has relay; then for delay in ${DELAYS:-0 1}; do relay_section "$delay"; done; fi
+if has failover; then failover_section; fi
+if has footprint; then footprint_section; fi
 echo "{\"kind\":\"load_end\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$RESULTS"
-if [[ -n "${NO_README:-}" ]]; then
+partial=""
+[[ "$SECTIONS" != "relay failover footprint" || -n "${DELAYS:-}" || -n "${RATES_SET:-}" || "$GRPC" == 0 ]] && partial=1
+if [[ -n "${NO_README:-}" || -n "$partial" ]]; then
     python3 "$BENCH/report.py" table <"$RESULTS"
 else
     python3 "$BENCH/report.py" table --readme "$BENCH/README.md" <"$RESULTS"

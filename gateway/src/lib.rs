@@ -35,6 +35,7 @@ mod error;
 mod failover;
 mod gateway;
 mod health;
+mod h1;
 mod metrics;
 mod pool;
 mod relay;

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::error::{ErrorOrigin, FailureReason, GatewayError, TryError, UpstreamFailure};
+use crate::h1::{H1Body, H1Client};
 use crate::pool::Member;
 use crate::round_robin::RoundRobin;
 use crate::settings::Settings;
@@ -112,6 +113,8 @@ pub struct Relay {
     pool: RoundRobin,
     protocol: Protocol,
     client: Client<UpstreamConnector, Full<Bytes>>,
+    /// JSON to plain `http://` upstreams goes through this lean client instead of `client`.
+    h1: Option<Arc<H1Client>>,
     max_request_bytes: usize,
     /// Where a pool member's requests really go, when that differs from the member itself
     /// (e.g. a node's gRPC port next to the JSON port the pool probes), by member URL.
@@ -134,6 +137,8 @@ impl Relay {
             pool,
             protocol,
             client,
+            h1: (protocol == Protocol::Http1)
+                .then(|| Arc::new(H1Client::new(options.connect_timeout))),
             max_request_bytes: options.max_request_bytes,
             targets: None,
         })
@@ -202,70 +207,76 @@ impl Relay {
                 .as_ref()
                 .and_then(|t| t.get(member.upstream.url().as_str()))
                 .unwrap_or(&member.upstream);
-            let uri = target
-                .join(&parts.uri)
-                .map_err(|e| RelayError::InvalidRequest(e.to_string()))?;
-            let mut req = Request::new(Full::new(body.clone()));
-            *req.method_mut() = parts.method.clone();
-            *req.uri_mut() = uri;
-            *req.version_mut() = match self.protocol {
-                Protocol::Http1 => Version::HTTP_11,
-                Protocol::Grpc => Version::HTTP_2,
-            };
-            *req.headers_mut() = if last {
-                std::mem::take(&mut headers)
-            } else {
-                headers.clone()
-            };
-            if let Some(auth) = target.authorization() {
-                req.headers_mut()
-                    .insert(header::AUTHORIZATION, auth.clone());
-            }
             let started = Instant::now();
             let timeout = plan.settings.per_try_timeout;
-            let outcome = tokio::time::timeout(timeout, self.client.request(req)).await;
-            let status = match &outcome {
-                Ok(Ok(response)) => Some(response.status()),
-                _ => None,
+            let outcome = match &self.h1 {
+                Some(h1) if target.url().scheme() == "http" => {
+                    let sent = h1.send(
+                        target,
+                        &parts.method,
+                        &parts.uri,
+                        &headers,
+                        &body,
+                        replay_safe,
+                    );
+                    match tokio::time::timeout(timeout, sent).await {
+                        Ok(outcome) => outcome.map(|r| r.map(UpstreamBody::H1)),
+                        Err(_) => Err(TryError::Timeout(timeout)),
+                    }
+                }
+                _ => {
+                    let uri = target
+                        .join(&parts.uri)
+                        .map_err(|e| RelayError::InvalidRequest(e.to_string()))?;
+                    let mut req = Request::new(Full::new(body.clone()));
+                    *req.method_mut() = parts.method.clone();
+                    *req.uri_mut() = uri;
+                    *req.version_mut() = match self.protocol {
+                        Protocol::Http1 => Version::HTTP_11,
+                        Protocol::Grpc => Version::HTTP_2,
+                    };
+                    *req.headers_mut() = if last {
+                        std::mem::take(&mut headers)
+                    } else {
+                        headers.clone()
+                    };
+                    if let Some(auth) = target.authorization() {
+                        req.headers_mut()
+                            .insert(header::AUTHORIZATION, auth.clone());
+                    }
+                    match tokio::time::timeout(timeout, self.client.request(req)).await {
+                        Ok(Ok(response)) => Ok(response.map(UpstreamBody::Hyper)),
+                        Ok(Err(e)) => Err(classify(&e)),
+                        Err(_) => Err(TryError::Timeout(timeout)),
+                    }
+                }
             };
+            let latency = started.elapsed();
+            let status = outcome.as_ref().map(|r| r.status()).ok();
             let code = match (&status, &outcome) {
                 (Some(status), _) => status.as_str(),
-                (None, Ok(_)) => "error",
-                (None, Err(_)) => "timeout",
+                (None, Err(TryError::Timeout(_))) => "timeout",
+                (None, _) => "error",
             };
             self.pool.gateway().metrics().record_relay_try(
                 self.pool.gateway().pool(),
                 member.upstream.redacted(),
                 code,
-                started.elapsed().as_secs_f64(),
+                latency.as_secs_f64(),
             );
             let error = match outcome {
-                Ok(Ok(response)) => {
-                    let latency = started.elapsed();
-                    match self.refused(&response) {
-                        Some(error) if replay_safe && !last => {
-                            member.on_try_failure(&error, latency, &plan.settings, Instant::now());
-                            error
-                        }
-                        _ => {
-                            member.on_try_success(latency);
-                            return Ok(self.relay_response(response, member, plan.settings));
-                        }
+                Ok(response) => match self.refused(&response) {
+                    Some(error) if replay_safe && !last => {
+                        member.on_try_failure(&error, latency, &plan.settings, Instant::now());
+                        error
                     }
-                }
-                Ok(Err(e)) => {
-                    let error = classify(&e);
-                    member.on_try_failure(
-                        &error,
-                        started.elapsed(),
-                        &plan.settings,
-                        Instant::now(),
-                    );
-                    error
-                }
-                Err(_) => {
-                    let error = TryError::Timeout(timeout);
-                    member.on_try_failure(&error, timeout, &plan.settings, Instant::now());
+                    _ => {
+                        member.on_try_success(latency);
+                        return Ok(self.relay_response(response, member, plan.settings));
+                    }
+                },
+                Err(error) => {
+                    member.on_try_failure(&error, latency, &plan.settings, Instant::now());
                     error
                 }
             };
@@ -290,7 +301,7 @@ impl Relay {
 
     /// An answer that says the upstream could not serve the call (so another may): HTTP
     /// 502/503/504, or a gRPC trailers-only UNAVAILABLE.
-    fn refused(&self, response: &Response<Incoming>) -> Option<TryError> {
+    fn refused<B>(&self, response: &Response<B>) -> Option<TryError> {
         let status = response.status();
         let unavailable = match self.protocol {
             Protocol::Http1 => matches!(status.as_u16(), 502..=504),
@@ -313,7 +324,7 @@ impl Relay {
 
     fn relay_response(
         &self,
-        response: Response<Incoming>,
+        response: Response<UpstreamBody>,
         member: Arc<Member>,
         settings: Arc<Settings>,
     ) -> Response<RelayBody> {
@@ -421,19 +432,45 @@ pub fn grpc_message(text: &str) -> HeaderValue {
     HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("relay error"))
 }
 
-pin_project_lite::pin_project! {
-    /// An upstream answer on its way to the client. A broken gRPC stream ends with status
-    /// UNAVAILABLE naming the upstream, so the client sees an error, never a silent end.
-    struct Relayed {
-        #[pin]
-        inner: Incoming,
-        grpc: bool,
-        member: Arc<Member>,
-        settings: Arc<Settings>,
-        // gRPC: no status yet (none in the headers, no trailers so far).
-        needs_status: bool,
-        done: bool,
+/// An upstream answer's body as the client that fetched it gives it.
+enum UpstreamBody {
+    Hyper(Incoming),
+    H1(H1Body),
+}
+
+impl UpstreamBody {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self {
+            UpstreamBody::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpstreamBody::H1(b) => Pin::new(b).poll_frame(cx),
+        }
     }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::Hyper(b) => b.size_hint(),
+            UpstreamBody::H1(b) => b.size_hint(),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Hyper(b) => b.is_end_stream(),
+            UpstreamBody::H1(b) => b.is_end_stream(),
+        }
+    }
+}
+
+/// An upstream answer on its way to the client. A broken gRPC stream ends with status
+/// UNAVAILABLE naming the upstream, so the client sees an error, never a silent end.
+struct Relayed {
+    inner: UpstreamBody,
+    grpc: bool,
+    member: Arc<Member>,
+    settings: Arc<Settings>,
+    // gRPC: no status yet (none in the headers, no trailers so far).
+    needs_status: bool,
+    done: bool,
 }
 
 impl Body for Relayed {
@@ -444,35 +481,35 @@ impl Body for Relayed {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        if *this.done {
+        let this = self.get_mut();
+        if this.done {
             return Poll::Ready(None);
         }
         match ready!(this.inner.poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if frame.is_trailers() {
-                    *this.needs_status = false;
+                    this.needs_status = false;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(e)) => {
                 let error = TryError::Body(e.to_string());
                 this.member
-                    .on_try_failure(&error, Duration::ZERO, this.settings, Instant::now());
+                    .on_try_failure(&error, Duration::ZERO, &this.settings, Instant::now());
                 let text = format!(
                     "upstream {} failed mid-stream: {e}",
                     this.member.upstream.redacted()
                 );
                 tracing::warn!("{text}");
-                if *this.grpc {
-                    *this.done = true;
+                if this.grpc {
+                    this.done = true;
                     Poll::Ready(Some(Ok(Frame::trailers(status_trailers(&text)))))
                 } else {
                     Poll::Ready(Some(Err(text.into())))
                 }
             }
-            None if *this.needs_status => {
-                *this.done = true;
+            None if this.needs_status => {
+                this.done = true;
                 let text = format!(
                     "upstream {} ended the call without a gRPC status",
                     this.member.upstream.redacted()
@@ -480,10 +517,14 @@ impl Body for Relayed {
                 Poll::Ready(Some(Ok(Frame::trailers(status_trailers(&text)))))
             }
             None => {
-                *this.done = true;
+                this.done = true;
                 Poll::Ready(None)
             }
         }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || (!self.grpc && self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {

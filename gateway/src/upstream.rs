@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use bytes::BytesMut;
 use http::{HeaderValue, Uri};
 use url::Url;
 
@@ -28,6 +29,10 @@ struct Inner {
     query: Option<String>,
     /// `Basic …` built from the URL's userinfo.
     authorization: Option<HeaderValue>,
+    /// The URL's path without its trailing `/`, put in front of each request's path.
+    path_prefix: String,
+    /// `host[:port]` as the URL has it: the `Host` header of HTTP/1.1 requests.
+    host_header: String,
 }
 
 impl Upstream {
@@ -48,11 +53,9 @@ impl Upstream {
             return Err(invalid("a fragment (#…) has no meaning in an upstream URL"));
         }
         let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        let prefix = format!(
-            "{}://{host}{port}{}",
-            url.scheme(),
-            url.path().trim_end_matches('/')
-        );
+        let path_prefix = url.path().trim_end_matches('/').to_string();
+        let host_header = format!("{host}{port}");
+        let prefix = format!("{}://{host_header}{path_prefix}", url.scheme());
         let authorization = if url.username().is_empty() && url.password().is_none() {
             None
         } else {
@@ -73,6 +76,8 @@ impl Upstream {
             prefix,
             query,
             authorization,
+            path_prefix,
+            host_header,
             url,
         })))
     }
@@ -110,6 +115,33 @@ impl Upstream {
         Uri::try_from(uri).map_err(|e| {
             GatewayError::InvalidRequest(format!("cannot join {path:?} to {self}: {e}"))
         })
+    }
+
+    /// Appends the origin form of `join(path_and_query)` (path prefix, path, the base URL's
+    /// query then the request's own) to `out`, for an HTTP/1.1 request line. The caller has
+    /// checked that the path starts with `/`.
+    pub(crate) fn write_origin_form(&self, path_and_query: &Uri, out: &mut BytesMut) {
+        out.extend_from_slice(self.0.path_prefix.as_bytes());
+        out.extend_from_slice(path_and_query.path().as_bytes());
+        let own = path_and_query.query().filter(|q| !q.is_empty());
+        match (self.0.query.as_deref(), own) {
+            (Some(base), Some(own)) => {
+                out.extend_from_slice(b"?");
+                out.extend_from_slice(base.as_bytes());
+                out.extend_from_slice(b"&");
+                out.extend_from_slice(own.as_bytes());
+            }
+            (Some(q), None) | (None, Some(q)) => {
+                out.extend_from_slice(b"?");
+                out.extend_from_slice(q.as_bytes());
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// `host[:port]`, the value of an HTTP/1.1 `Host` header for this upstream.
+    pub(crate) fn host_header(&self) -> &str {
+        &self.0.host_header
     }
 
     /// The `Authorization` header implied by the URL's userinfo (marked sensitive).
@@ -217,6 +249,30 @@ mod tests {
             "https://node/api/beacon/5?key=k&x=1"
         );
         assert_eq!(join("http://[::1]:80/", "/a"), "http://[::1]/a");
+    }
+
+    #[test]
+    fn the_origin_form_is_the_path_and_query_of_join() {
+        for (base, path) in [
+            ("http://127.0.0.1:9099", "/beacon/5"),
+            ("http://node:9099/api/", "/beacon/5"),
+            ("http://node/api", "/beacon/5?x=1"),
+            ("https://node/api?key=k", "/beacon/5?x=1"),
+            ("https://node/api?key=k", "/beacon/5?"),
+            ("http://[::1]:80/", "/a?b"),
+        ] {
+            let u = up(base);
+            let uri: Uri = path.parse().unwrap();
+            let mut out = BytesMut::new();
+            u.write_origin_form(&uri, &mut out);
+            let joined = u.join(&uri).unwrap();
+            assert_eq!(
+                &out[..],
+                joined.path_and_query().unwrap().as_str().as_bytes(),
+                "{base} + {path}"
+            );
+            assert_eq!(u.host_header(), joined.authority().unwrap().as_str());
+        }
     }
 
     #[test]
