@@ -23,6 +23,7 @@ use url::Url;
 
 use crate::error::{ErrorOrigin, FailureReason, GatewayError, TryError, UpstreamFailure};
 use crate::h1::{H1Body, H1Client};
+use crate::metrics::RelayTrySeries;
 use crate::pool::Member;
 use crate::round_robin::RoundRobin;
 use crate::settings::Settings;
@@ -115,6 +116,8 @@ pub struct Relay {
     client: Client<UpstreamConnector, Full<Bytes>>,
     /// JSON to plain `http://` upstreams goes through this lean client instead of `client`.
     h1: Option<Arc<H1Client>>,
+    /// Metric series of answered tries, by upstream.
+    series: Arc<RelayTrySeries>,
     max_request_bytes: usize,
     /// Where a pool member's requests really go, when that differs from the member itself
     /// (e.g. a node's gRPC port next to the JSON port the pool probes), by member URL.
@@ -139,6 +142,7 @@ impl Relay {
             client,
             h1: (protocol == Protocol::Http1)
                 .then(|| Arc::new(H1Client::new(options.connect_timeout))),
+            series: Arc::default(),
             max_request_bytes: options.max_request_bytes,
             targets: None,
         })
@@ -258,7 +262,8 @@ impl Relay {
                 (None, Err(TryError::Timeout(_))) => "timeout",
                 (None, _) => "error",
             };
-            self.pool.gateway().metrics().record_relay_try(
+            self.pool.gateway().metrics().record_relay_try_cached(
+                &self.series,
                 self.pool.gateway().pool(),
                 member.upstream.redacted(),
                 code,

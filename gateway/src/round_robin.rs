@@ -46,7 +46,7 @@ impl RoundRobin {
     pub(crate) fn plan(&self) -> Plan {
         let (all, settings) = self.gateway.members();
         let now = Instant::now();
-        let mut healthy = Vec::new();
+        let mut healthy = Vec::with_capacity(all.len());
         let mut unknown = Vec::new();
         let mut skipped = Vec::new();
         for m in all.iter() {
