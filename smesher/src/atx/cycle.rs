@@ -147,9 +147,11 @@ impl AtxBuilder {
             let span = tracing::info_span!("atx", node_id = %self.identities[index].hex());
             tasks.spawn(async move { me.run_identity(index, stop).await }.instrument(span));
         }
-        let me = self.clone();
-        let stop2 = stop.clone();
-        tasks.spawn(async move { me.regossip(stop2).await });
+        if !self.settings.regossip_interval.is_zero() {
+            let me = self.clone();
+            let stop2 = stop.clone();
+            tasks.spawn(async move { me.regossip(stop2).await });
+        }
         while tasks.join_next().await.is_some() {}
     }
 

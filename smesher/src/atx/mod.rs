@@ -49,7 +49,8 @@ pub struct AtxSettings {
     pub coinbase: [u8; 24],
     /// The golden ATX (positioning before any ATX exists).
     pub golden_atx: [u8; 32],
-    /// How often the current epoch's ATX is published again.
+    /// How often the current epoch's ATX is published again (`main.regossip-atx-interval`, at
+    /// most a quarter epoch); zero = never.
     pub regossip_interval: Duration,
     /// How long a step waits for an identity's post-service to connect before it retries.
     pub post_wait: Duration,
@@ -75,9 +76,14 @@ impl AtxSettings {
             retry_max: config.poet.retry_max,
             coinbase,
             golden_atx,
-            regossip_interval: MAINNET_REGOSSIP_INTERVAL
-                .min(epoch / 4)
-                .max(Duration::from_millis(100)),
+            regossip_interval: if config.regossip_atx_interval.is_zero() {
+                Duration::ZERO
+            } else {
+                config
+                    .regossip_atx_interval
+                    .min(epoch / 4)
+                    .max(Duration::from_millis(100))
+            },
             post_wait: Duration::from_secs(2).min(epoch / 4),
         })
     }

@@ -63,6 +63,7 @@ pub(crate) struct MainFile {
     pub metrics: Option<Setting<bool>>,
     pub metrics_port: Option<Setting<u64>>,
     pub publish_to_all: Option<Setting<bool>>,
+    pub regossip_atx_interval: Option<Setting<Duration>>,
 }
 
 #[derive(Clone, Debug)]
@@ -407,6 +408,7 @@ fn walk_main(f: &mut MainFile, w: &mut Walk<'_>, path: &str, v: &Value) {
             "metrics" => f.metrics = w.take(&p, v, boolean),
             "metrics-port" => f.metrics_port = w.take(&p, v, uint),
             "publish-to-all" => f.publish_to_all = w.take(&p, v, boolean),
+            "regossip-atx-interval" => f.regossip_atx_interval = w.take(&p, v, duration),
             _ => w.other(known_keys::section_keys("main"), MAIN_OWN, k, v, &p),
         }
     }

@@ -54,6 +54,9 @@ pub struct Config {
     pub publish_to_all: bool,
     /// `main.network-hrp`: the bech32 prefix of addresses on this network.
     pub network_hrp: String,
+    /// `main.regossip-atx-interval`: how often each identity's ATX of the current epoch is
+    /// published again (at most every quarter epoch); zero = never.
+    pub regossip_atx_interval: Duration,
     /// Where Prometheus metrics are served; `None` = not served.
     pub metrics_listener: Option<SocketAddr>,
     /// `api.*`: the listeners smesher serves.
@@ -97,7 +100,8 @@ impl Config {
                 || self.layers_per_epoch != new.layers_per_epoch
                 || self.layer_average_size != new.layer_average_size
                 || self.tick_size != new.tick_size
-                || self.network_hrp != new.network_hrp,
+                || self.network_hrp != new.network_hrp
+                || self.regossip_atx_interval != new.regossip_atx_interval,
             "main (layer timing and network)",
         );
         check(self.metrics_listener != new.metrics_listener, "metrics");

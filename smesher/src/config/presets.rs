@@ -88,6 +88,7 @@ impl Config {
             tick_size: 9_331_200,
             publish_to_all: false,
             network_hrp: "sm".to_string(),
+            regossip_atx_interval: crate::atx::MAINNET_REGOSSIP_INTERVAL,
             metrics_listener: None,
             api: ApiSection {
                 grpc_public_listener: listener([0, 0, 0, 0], 9092),

@@ -155,6 +155,21 @@ fn bad_address_names_its_item() {
 }
 
 #[test]
+fn the_atx_regossip_interval_is_read_and_zero_turns_it_off() {
+    assert_eq!(
+        load_str("{}").unwrap().config.regossip_atx_interval,
+        Duration::from_secs(2 * 3600)
+    );
+    let c = load_str(r#"{"main": {"regossip-atx-interval": "30m"}}"#).unwrap();
+    assert_eq!(c.config.regossip_atx_interval, Duration::from_secs(30 * 60));
+    assert!(c.ignored.is_empty());
+    let c = load_str(r#"{"main": {"regossip-atx-interval": "0s"}}"#).unwrap();
+    assert_eq!(c.config.regossip_atx_interval, Duration::ZERO);
+    let err = load_str(r#"{"main": {"regossip-atx-interval": "often"}}"#).unwrap_err();
+    assert_eq!(paths(&err), ["main.regossip-atx-interval"]);
+}
+
+#[test]
 fn every_mistake_is_reported_with_its_path() {
     let text = r#"{
         "main": {
@@ -419,6 +434,7 @@ fn the_full_go_spacemesh_mainnet_node_config_loads_and_lists_what_it_ignores() {
         "genesis.genesis-time",
         "api.grpc-public-listener",
         "poet.phase-shift",
+        "main.regossip-atx-interval",
     ] {
         assert!(
             !loaded.ignored.iter().any(|i| i == read),

@@ -274,6 +274,11 @@ fn main(f: &FileConfig, c: &mut Config, v: &mut Check<'_>) {
     v.set(&m.layer_average_size, &mut c.layer_average_size, positive);
     v.set(&m.tick_size, &mut c.tick_size, positive);
     v.set(&m.publish_to_all, &mut c.publish_to_all, boolean);
+    v.set(
+        &m.regossip_atx_interval,
+        &mut c.regossip_atx_interval,
+        any_duration,
+    );
     v.set(&m.network_hrp, &mut c.network_hrp, |s| {
         let ok = !s.is_empty()
             && s.len() <= 83
