@@ -179,19 +179,24 @@ impl Relay {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = request.into_parts();
-        let body = Limited::new(body, self.max_request_bytes)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<LengthLimitError>().is_some() {
-                    RelayError::RequestTooLarge {
-                        limit: self.max_request_bytes,
+        // Most relayed calls are GETs without a body: nothing to collect.
+        let body = if body.is_end_stream() {
+            Bytes::new()
+        } else {
+            Limited::new(body, self.max_request_bytes)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.downcast_ref::<LengthLimitError>().is_some() {
+                        RelayError::RequestTooLarge {
+                            limit: self.max_request_bytes,
+                        }
+                    } else {
+                        RelayError::RequestBody(e.to_string())
                     }
-                } else {
-                    RelayError::RequestBody(e.to_string())
-                }
-            })?
-            .to_bytes();
+                })?
+                .to_bytes()
+        };
         // `Upstream::join` reads only the path and the query, so the request's own URI (origin
         // form on HTTP/1.1, absolute on HTTP/2) serves as it is: no copy, no second parse.
         if parts.uri.path_and_query().is_none() {
