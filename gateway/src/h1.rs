@@ -37,8 +37,9 @@ use crate::upstream::Upstream;
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header lines in an answer head.
 const MAX_HEADERS: usize = 96;
-/// Room made in the read buffer before each read.
+/// Room made in the read buffer when less than `MIN_READ_ROOM` is left.
 const READ_CHUNK: usize = 16 * 1024;
+const MIN_READ_ROOM: usize = 2 * 1024;
 /// Answers with a `Content-Length` up to this are read whole before they are handed on.
 const READ_WHOLE_BYTES: u64 = 256 * 1024;
 /// A request body up to this is copied behind the head, so both go out in one write.
@@ -62,6 +63,8 @@ struct Conn {
     io: TcpStream,
     /// Bytes read and not yet used; empty whenever the connection is idle.
     buf: BytesMut,
+    /// The request being written (head, and a small body).
+    out: BytesMut,
     idle_since: Instant,
 }
 
@@ -106,20 +109,6 @@ impl H1Client {
         replay_safe: bool,
     ) -> Result<Response<H1Body>, TryError> {
         let copy_body = body.len() <= COPY_BODY_BYTES;
-        let mut head = BytesMut::with_capacity(
-            256 + headers.len() * 48 + if copy_body { body.len() } else { 0 },
-        );
-        encode_request(
-            &mut head,
-            target,
-            method,
-            path_and_query,
-            headers,
-            body.len(),
-        );
-        if copy_body {
-            head.extend_from_slice(body);
-        }
         let rest = if copy_body { &[][..] } else { &body[..] };
         let key = target.url().as_str();
         let mut fresh_only = false;
@@ -130,7 +119,20 @@ impl H1Client {
                 Some(conn) => conn,
                 None => self.connect(target).await?,
             };
-            match exchange(&mut conn, &head, rest, method == Method::HEAD).await {
+            // The connection's own buffer: no allocation per call once it has grown.
+            conn.out.clear();
+            encode_request(
+                &mut conn.out,
+                target,
+                method,
+                path_and_query,
+                headers,
+                body.len(),
+            );
+            if copy_body {
+                conn.out.extend_from_slice(body);
+            }
+            match exchange(&mut conn, rest, method == Method::HEAD).await {
                 Ok((response, framing, keep_alive)) => {
                     return self.finish(key, conn, response, framing, keep_alive).await;
                 }
@@ -272,6 +274,7 @@ impl H1Client {
         Ok(Conn {
             io,
             buf: BytesMut::new(),
+            out: BytesMut::with_capacity(1024),
             idle_since: Instant::now(),
         })
     }
@@ -322,12 +325,11 @@ fn encode_request(
 /// Writes the request and reads the answer head (informational answers skipped).
 async fn exchange(
     conn: &mut Conn,
-    head: &[u8],
     body: &[u8],
     head_request: bool,
 ) -> Result<(Response<()>, Framing, bool), Failed> {
     let sent = async {
-        conn.io.write_all(head).await?;
+        conn.io.write_all(&conn.out).await?;
         if !body.is_empty() {
             conn.io.write_all(body).await?;
         }
@@ -365,7 +367,7 @@ async fn exchange(
                 }
             }
         }
-        conn.buf.reserve(READ_CHUNK);
+        make_room(&mut conn.buf);
         match conn.io.read_buf(&mut conn.buf).await {
             Ok(0) => {
                 return Err(Failed {
@@ -505,6 +507,14 @@ fn parse_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Parsed>, 
     Ok(Some(Parsed::Final(response, framing, keep_alive)))
 }
 
+/// Room for the next read. The buffer's earlier bytes are usually still shared with the last
+/// answer's head and body, so it only grows when little room is left.
+fn make_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < MIN_READ_ROOM {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
 fn cut_short(got: usize, announced: usize) -> String {
     format!("the connection closed after {got} of {announced} announced bytes")
 }
@@ -546,7 +556,7 @@ impl Streaming {
     /// Reads more into the buffer; `Ok(0)` at the end of the connection.
     fn poll_fill(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         loop {
-            conn.buf.reserve(READ_CHUNK);
+            make_room(&mut conn.buf);
             match conn.io.try_read_buf(&mut conn.buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(conn.io.poll_read_ready(cx))?;
