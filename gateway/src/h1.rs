@@ -54,8 +54,17 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pooled keep-alive HTTP/1.1 connections, by upstream. Shared by clones of a relay.
 #[derive(Debug)]
 pub(crate) struct H1Client {
-    idle: Mutex<HashMap<String, Vec<Conn>>>,
+    idle: Mutex<Idle>,
     connect_timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Idle {
+    /// By upstream URL, most recently used last.
+    conns: HashMap<String, Vec<Conn>>,
+    /// When connections idle too long were last closed, for upstreams no call uses anymore
+    /// (e.g. removed by a reload).
+    swept: Instant,
 }
 
 #[derive(Debug)]
@@ -89,7 +98,10 @@ struct Failed {
 impl H1Client {
     pub(crate) fn new(connect_timeout: Duration) -> Self {
         H1Client {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Idle {
+                conns: HashMap::new(),
+                swept: Instant::now(),
+            }),
             connect_timeout,
         }
     }
@@ -204,7 +216,7 @@ impl H1Client {
     /// The most recently used idle connection to `key` that is still open.
     fn checkout(&self, key: &str) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let conns = idle.get_mut(key)?;
+        let conns = idle.conns.get_mut(key)?;
         let now = Instant::now();
         while let Some(mut conn) = conns.pop() {
             if now.saturating_duration_since(conn.idle_since) >= IDLE_TIMEOUT {
@@ -231,14 +243,22 @@ impl H1Client {
             // More than the answer arrived: the connection's state is unknown.
             return;
         }
-        conn.idle_since = Instant::now();
+        let now = Instant::now();
+        conn.idle_since = now;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        match idle.get_mut(key) {
+        match idle.conns.get_mut(key) {
             Some(conns) if conns.len() < MAX_IDLE_PER_UPSTREAM => conns.push(conn),
             Some(_) => {}
             None => {
-                idle.insert(key.to_owned(), vec![conn]);
+                idle.conns.insert(key.to_owned(), vec![conn]);
             }
+        }
+        if now.saturating_duration_since(idle.swept) >= IDLE_TIMEOUT {
+            idle.swept = now;
+            for conns in idle.conns.values_mut() {
+                conns.retain(|c| now.saturating_duration_since(c.idle_since) < IDLE_TIMEOUT);
+            }
+            idle.conns.retain(|_, conns| !conns.is_empty());
         }
     }
 
@@ -1071,6 +1091,25 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_are_closed_after_the_idle_timeout() {
+        let a = scripted(vec![OK], false).await;
+        let b = scripted(vec![OK], false).await;
+        let c = client();
+        get(&c, &a.url, Method::GET, "/").await.unwrap();
+        tokio::time::advance(IDLE_TIMEOUT).await;
+        // A call to b sweeps a's connection, which nothing uses anymore.
+        get(&c, &b.url, Method::GET, "/").await.unwrap();
+        let idle = c.idle.lock().unwrap();
+        assert!(!idle.conns.contains_key(a.url.as_str()));
+        assert_eq!(idle.conns[b.url.as_str()].len(), 1);
+        drop(idle);
+        // An idle connection too old is not used: a new one is made.
+        tokio::time::advance(IDLE_TIMEOUT).await;
+        get(&c, &b.url, Method::GET, "/").await.unwrap();
+        assert_eq!(b.connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
