@@ -3,9 +3,12 @@
 //! the retry budget, and traffic fails back to a higher-priority upstream only after it has
 //! been healthy for `failback-after`.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -59,7 +62,17 @@ pub(crate) struct Routing {
     active: Arc<ActiveSlot>,
     budget: Arc<RetryBudget>,
     metrics: GatewayMetrics,
+    /// Where the calls whose try was abandoned wait for a turn before their next try.
+    gate: TurnGate,
 }
+
+/// How many calls whose try was abandoned may be on their next try at once. When the routing
+/// gives up on a member, every call waiting there would move on together: let loose at once,
+/// they reach the next upstream as one burst (each on a new connection, each closing the old
+/// one) and all of them, the oldest included, finish near its end. Taking turns, oldest first,
+/// the ones with the least time left before their own timeout go first and the burst is
+/// spread. Four measured best on the fail-over load bench (see bench/README.md).
+pub(crate) const ABANDONED_IN_FLIGHT: usize = 4;
 
 impl Routing {
     pub(crate) fn new(
@@ -77,6 +90,7 @@ impl Routing {
             active,
             budget,
             metrics,
+            gate: TurnGate::new(ABANDONED_IN_FLIGHT),
         }
     }
 }
@@ -156,6 +170,8 @@ impl Routing {
         let mut first_signal = Some(first_signal);
         let mut failed: Vec<(usize, TryError)> = Vec::new();
         let mut budget_exhausted = false;
+        // The turn an abandoned try won at the gate, held during the next try.
+        let mut won: Option<Turn<'_>> = None;
         for (n, &index) in candidates.iter().enumerate() {
             if n > 0 {
                 if !self.budget.withdraw() {
@@ -166,11 +182,13 @@ impl Routing {
                 }
                 self.metrics.record_retry(&self.pool);
             }
+            // Given back when this try ends, whatever its outcome.
+            let _turn = won.take();
             let member = &self.members[index];
             // Subscribed before the try starts, so an abandon sent while it waits is seen and
             // one sent before is not. The first candidate's was taken by `plan` under the
             // active-slot lock, so a fail-over away from it cannot slip in between.
-            let mut signal = first_signal
+            let signal = first_signal
                 .take()
                 .unwrap_or_else(|| member.abandon_signal());
             let started = Instant::now();
@@ -178,13 +196,30 @@ impl Routing {
                 upstream: member.upstream.clone(),
                 request: clone_request(&call.request),
             };
+            let mut attempt = std::pin::pin!(inner.clone().oneshot(request));
             let outcome = tokio::select! {
                 // An answer that is already there wins over an abandon that came with it.
                 biased;
-                outcome = inner.clone().oneshot(request) => {
+                outcome = &mut attempt => {
                     outcome.and_then(|response| judge(response, call.check.as_ref()))
                 }
-                reason = signal.abandoned() => Err(TryError::Abandoned(reason)),
+                // With nowhere to move on to, the call ends at once.
+                reason = signal.abandoned() => if n + 1 == candidates.len() {
+                    Err(TryError::Abandoned(reason))
+                } else {
+                    let deadline = started + self.settings.per_try_timeout;
+                    match self.wait_for_turn(attempt.as_mut(), deadline).await {
+                        AfterAbandon::Turn(turn) => {
+                            won = turn;
+                            Err(TryError::Abandoned(reason))
+                        }
+                        // A good answer that came while waiting is taken; anything else is
+                        // the abandon's consequence, as if the try had moved on at once.
+                        AfterAbandon::Answered(outcome) => outcome
+                            .and_then(|response| judge(response, call.check.as_ref()))
+                            .map_err(|_| TryError::Abandoned(reason)),
+                    }
+                }
             };
             let now = Instant::now();
             let latency = now.saturating_duration_since(started);
@@ -235,11 +270,33 @@ impl Routing {
         Err(self.all_failed(failed, budget_exhausted, Instant::now()))
     }
 
+    /// A call whose try was abandoned waits here for its turn at the gate, earliest
+    /// `deadline` first (the time that try's own timeout fires: the oldest try first). The
+    /// abandoned try stays in flight meanwhile, so the calls that wait cost nothing but a
+    /// place in the queue, and their connections are closed one turn at a time. The wait
+    /// ends without a turn at `deadline`, or when the try ends by itself before its turn
+    /// comes: a call is never later than it would have been without the abandon.
+    async fn wait_for_turn<F>(&self, attempt: Pin<&mut F>, deadline: Instant) -> AfterAbandon<'_>
+    where
+        F: Future<Output = Result<http::Response<Bytes>, TryError>>,
+    {
+        let mut waiting = self.gate.enqueue(deadline);
+        tokio::select! {
+            biased;
+            outcome = attempt => AfterAbandon::Answered(outcome),
+            turn = &mut waiting => AfterAbandon::Turn(Some(turn)),
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::debug!(pool = %self.pool, "no turn before the try's own timeout");
+                AfterAbandon::Turn(None)
+            }
+        }
+    }
+
     /// The upstreams to try, in order: the active one (chosen again if it became unusable,
     /// or failed back if a higher-priority one is stable), then the other usable ones,
     /// healthy before unknown, each by priority; with the first one's abandon signal.
     /// Failing over away from an unusable active abandons the tries still waiting on it.
-    fn plan(&self, now: Instant) -> Result<(Vec<usize>, AbandonSignal), GatewayError> {
+    fn plan(&self, now: Instant) -> Result<(Vec<usize>, AbandonSignal<'_>), GatewayError> {
         let usability: Vec<Usability> = self.members.iter().map(|m| m.usability(now)).collect();
         let order: Vec<usize> = (0..usability.len())
             .filter(|&i| usability[i] == Usability::Healthy)
@@ -379,6 +436,160 @@ impl Routing {
     }
 }
 
+/// How the wait of an abandoned try for its turn ended.
+enum AfterAbandon<'a> {
+    /// Its turn came (`None`: its own deadline came first); the call moves on.
+    Turn(Option<Turn<'a>>),
+    /// The abandoned try itself ended first, with this outcome.
+    Answered(Result<http::Response<Bytes>, TryError>),
+}
+
+/// A fair gate with a fixed number of turns, handed out by the order of a key (earliest first)
+/// rather than by arrival. Only the calls whose try was abandoned go through it.
+#[derive(Debug)]
+struct TurnGate {
+    state: Mutex<GateState>,
+}
+
+/// Ties between equal keys are broken by arrival.
+type GateKey = (Instant, u64);
+
+#[derive(Debug)]
+struct GateState {
+    /// Turns nobody holds or has been handed.
+    free: usize,
+    arrivals: u64,
+    /// Queued waiters, earliest key first, with the waker of their last poll (if any).
+    queue: BTreeMap<GateKey, Option<Waker>>,
+    /// Waiters handed a turn that have not picked it up yet.
+    handed: Vec<GateKey>,
+}
+
+impl GateState {
+    /// Hands the free turns to the earliest queued waiters.
+    fn hand_out(&mut self) {
+        while self.free > 0 {
+            let Some((key, waker)) = self.queue.pop_first() else {
+                break;
+            };
+            self.free -= 1;
+            self.handed.push(key);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// A turn came back: the earliest waiter gets it, if any.
+    fn give_back(&mut self) {
+        self.free += 1;
+        self.hand_out();
+    }
+
+    fn pick_up(&mut self, key: GateKey) -> bool {
+        match self.handed.iter().position(|k| *k == key) {
+            Some(i) => {
+                self.handed.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl TurnGate {
+    fn new(turns: usize) -> Self {
+        TurnGate {
+            state: Mutex::new(GateState {
+                free: turns,
+                arrivals: 0,
+                queue: BTreeMap::new(),
+                handed: Vec::new(),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, GateState> {
+        // The state is consistent between statements; a panic elsewhere cannot break it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a waiter under `key`; when first polled it takes a free turn if no waiter with
+    /// an earlier key is queued. The abandoned tries are woken oldest first (see
+    /// `Member::abandon`), so they mostly queue in order; the key puts right the few that
+    /// the scheduler runs out of order.
+    fn enqueue(&self, key: Instant) -> Waiting<'_> {
+        let mut state = self.state();
+        let key = (key, state.arrivals);
+        state.arrivals += 1;
+        state.queue.insert(key, None);
+        Waiting {
+            gate: self,
+            key,
+            done: false,
+        }
+    }
+}
+
+/// A queued waiter; resolves to its turn. Dropped before that, it leaves the queue (and passes
+/// on a turn it was handed).
+#[derive(Debug)]
+struct Waiting<'a> {
+    gate: &'a TurnGate,
+    key: GateKey,
+    done: bool,
+}
+
+impl<'a> Future for Waiting<'a> {
+    type Output = Turn<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Turn<'a>> {
+        if self.done {
+            // Not polled again after it resolved: `timeout_at` stops at the first answer.
+            return Poll::Pending;
+        }
+        let gate = self.gate;
+        let mut state = gate.state();
+        state.hand_out();
+        if state.pick_up(self.key) {
+            drop(state);
+            self.done = true;
+            return Poll::Ready(Turn { gate });
+        }
+        if let Some(slot) = state.queue.get_mut(&self.key) {
+            match slot {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => *slot = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut state = self.gate.state();
+        if state.queue.remove(&self.key).is_none() && state.pick_up(self.key) {
+            state.give_back();
+        }
+    }
+}
+
+/// A turn at the gate, given back when dropped.
+#[derive(Debug)]
+struct Turn<'a> {
+    gate: &'a TurnGate,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.gate.state().give_back();
+    }
+}
+
 /// 5xx answers and answers the caller's check rejects are failures of the upstream; anything
 /// else (2xx, 3xx, 4xx) is an answer.
 fn judge(
@@ -449,6 +660,8 @@ mod tests {
         /// Accepts and never answers: the try times out after this long (the per-try timeout
         /// of the real stack).
         Hang(Duration),
+        /// Answers 200 "ok" after this long.
+        Slow(Duration),
     }
 
     /// A hand-written fake inner service: per-upstream behaviour and a log of tries.
@@ -456,6 +669,10 @@ mod tests {
     struct Fake {
         behaviour: Arc<Mutex<HashMap<String, Behaviour>>>,
         tries: Arc<Mutex<Vec<String>>>,
+        /// Every try as upstream and path, in the order they started.
+        paths: Arc<Mutex<Vec<(String, String)>>>,
+        /// Per upstream: tries in flight now, and the most at once.
+        in_flight: Arc<Mutex<HashMap<String, (usize, usize)>>>,
     }
 
     impl Fake {
@@ -465,6 +682,39 @@ mod tests {
 
         fn take_tries(&self) -> Vec<String> {
             std::mem::take(&mut *self.tries.lock().unwrap())
+        }
+
+        /// The paths of the calls tried on `url`, in the order those tries started.
+        fn paths_on(&self, url: &str) -> Vec<String> {
+            let paths = self.paths.lock().unwrap();
+            paths
+                .iter()
+                .filter(|(u, _)| u == url)
+                .map(|(_, p)| p.clone())
+                .collect()
+        }
+
+        fn most_in_flight(&self, url: &str) -> usize {
+            self.in_flight.lock().unwrap().get(url).map_or(0, |c| c.1)
+        }
+    }
+
+    /// Counts a try in flight on one upstream until dropped.
+    struct InFlight(Arc<Mutex<HashMap<String, (usize, usize)>>>, String);
+
+    impl InFlight {
+        fn new(map: &Arc<Mutex<HashMap<String, (usize, usize)>>>, url: &str) -> Self {
+            let mut m = map.lock().unwrap();
+            let c = m.entry(url.to_string()).or_default();
+            c.0 += 1;
+            c.1 = c.1.max(c.0);
+            InFlight(map.clone(), url.to_string())
+        }
+    }
+
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().get_mut(&self.1).unwrap().0 -= 1;
         }
     }
 
@@ -480,6 +730,11 @@ mod tests {
         fn call(&mut self, req: TryRequest) -> Self::Future {
             let url = req.upstream.url().to_string();
             self.tries.lock().unwrap().push(url.clone());
+            self.paths
+                .lock()
+                .unwrap()
+                .push((url.clone(), req.request.uri().path().to_string()));
+            let in_flight = InFlight::new(&self.in_flight, &url);
             let b = self
                 .behaviour
                 .lock()
@@ -488,6 +743,7 @@ mod tests {
                 .cloned()
                 .unwrap_or(Behaviour::Status(200, "ok"));
             Box::pin(async move {
+                let _in_flight = in_flight;
                 match b {
                     Behaviour::Status(code, body) => Ok(http::Response::builder()
                         .status(code)
@@ -498,10 +754,17 @@ mod tests {
                         tokio::time::sleep(timeout).await;
                         Err(TryError::Timeout(timeout))
                     }
+                    Behaviour::Slow(delay) => {
+                        tokio::time::sleep(delay).await;
+                        Ok(http::Response::new(Bytes::from_static(b"ok")))
+                    }
                 }
             })
         }
     }
+
+    /// A call in its own task: its result and the time it ended.
+    type SpawnedCall = JoinHandle<(Result<http::Response<Bytes>, GatewayError>, Instant)>;
 
     struct Harness {
         members: Arc<[Arc<Member>]>,
@@ -605,11 +868,16 @@ mod tests {
         }
 
         /// A call in its own task; it ends with its result and the time it ended.
-        fn spawn_call(&self) -> JoinHandle<(Result<http::Response<Bytes>, GatewayError>, Instant)> {
+        fn spawn_call(&self) -> SpawnedCall {
+            self.spawn_call_to("/beacon/5")
+        }
+
+        fn spawn_call_to(&self, path: &str) -> SpawnedCall {
             let svc = self.svc.clone();
+            let path = path.to_string();
             tokio::spawn(async move {
                 let request = http::Request::builder()
-                    .uri("/beacon/5")
+                    .uri(path)
                     .body(Bytes::new())
                     .unwrap();
                 let result = svc
@@ -1206,6 +1474,162 @@ mod tests {
         assert_eq!(h.failovers("down"), 1.0, "the abandons add no fail-over");
         assert_eq!(h.metric("smesher_retries_total", &[]), 2.0);
         assert_eq!(h.consecutive_failures(A), 0, "A failed no call itself");
+    }
+
+    fn gated() -> Settings {
+        Settings {
+            per_try_timeout: PER_TRY,
+            ..no_failback()
+        }
+    }
+
+    /// Spawns one call per start offset (from now), each to its own path `/beacon/<n>`, and
+    /// lets each start its first try before the clock moves on.
+    async fn spawn_at(h: &Harness, offsets_ms: &[u64]) -> Vec<SpawnedCall> {
+        let t0 = Instant::now();
+        let mut calls = Vec::new();
+        for (n, &ms) in offsets_ms.iter().enumerate() {
+            tokio::time::sleep_until(t0 + Duration::from_millis(ms)).await;
+            let before = h.fake.tries.lock().unwrap().len();
+            calls.push(h.spawn_call_to(&format!("/beacon/{n}")));
+            h.until_tries(before + 1).await;
+        }
+        calls
+    }
+
+    async fn ends(calls: Vec<SpawnedCall>, t0: Instant) -> Vec<u64> {
+        let mut ends = Vec::new();
+        for call in calls {
+            let (result, ended) = call.await.unwrap();
+            assert_eq!(result.unwrap().body(), "ok");
+            ends.push((ended - t0).as_millis() as u64);
+        }
+        ends
+    }
+
+    fn beacons(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|n| format!("/beacon/{n}")).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn abandoned_calls_move_on_oldest_first_a_few_at_a_time() {
+        let h = harness(&[A, B], gated());
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Hang(PER_TRY));
+        h.fake.set(B, Behaviour::Slow(Duration::from_millis(10)));
+        let t0 = Instant::now();
+        // Call 0 times out at 200 ms and is answered by B at 210 ms, which abandons calls
+        // 1..=9 (started at 50..=58 ms, own timeouts at 250..=258 ms).
+        let mut offsets = vec![0];
+        offsets.extend(50..=58);
+        let calls = spawn_at(&h, &offsets).await;
+        let ends = ends(calls, t0).await;
+        assert_eq!(ABANDONED_IN_FLIGHT, 4);
+        assert_eq!(
+            ends,
+            [210, 220, 220, 220, 220, 230, 230, 230, 230, 240],
+            "four turns at a time, the oldest calls first"
+        );
+        assert_eq!(
+            h.fake.paths_on(B),
+            beacons(0..10),
+            "B is tried in start order"
+        );
+        assert_eq!(h.fake.most_in_flight(B), ABANDONED_IN_FLIGHT);
+        assert_eq!(h.active().as_deref(), Some(B));
+        assert_eq!(h.failovers("timeout"), 1.0);
+        assert_eq!(h.consecutive_failures(A), 1, "the abandons do not count");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_turn_does_not_come_moves_on_at_its_own_timeout() {
+        let h = harness(&[A, B], gated());
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Hang(PER_TRY));
+        h.fake.set(B, Behaviour::Slow(Duration::from_millis(100)));
+        let t0 = Instant::now();
+        // Abandoned at 300 ms (call 0 answered by B); calls 1..=4 take the four turns until
+        // 400 ms; call 5 (started at 150 ms) would time out on A at 350 ms and does not wait
+        // past that for a turn.
+        let calls = spawn_at(&h, &[0, 110, 120, 130, 140, 150]).await;
+        let ends = ends(calls, t0).await;
+        assert_eq!(ends, [300, 400, 400, 400, 400, 450]);
+        assert_eq!(h.fake.paths_on(B), beacons(0..6));
+        assert_eq!(h.fake.most_in_flight(B), ABANDONED_IN_FLIGHT + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_after_the_switch_do_not_wait_for_a_turn() {
+        let h = harness(&[A, B], gated());
+        h.healthy(A);
+        h.healthy(B);
+        h.fake.set(A, Behaviour::Hang(PER_TRY));
+        h.fake.set(B, Behaviour::Slow(Duration::from_millis(100)));
+        let t0 = Instant::now();
+        let waiting = spawn_at(&h, &[0, 110, 120, 130, 140]).await;
+        tokio::time::sleep_until(t0 + Duration::from_millis(300)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(h.active().as_deref(), Some(B), "switched at 300 ms");
+        // Every turn is taken (calls 1..=4 until 400 ms); a new call goes straight to B.
+        let t1 = Instant::now();
+        let (result, ended) = h.spawn_call_to("/beacon/new").await.unwrap();
+        result.unwrap();
+        assert_eq!(ended - t1, Duration::from_millis(100), "no wait for a turn");
+        assert_eq!(ends(waiting, t0).await, [300, 400, 400, 400, 400]);
+        assert_eq!(h.fake.paths_on(A), beacons(0..5), "the new call skips A");
+        assert_eq!(h.fake.most_in_flight(B), ABANDONED_IN_FLIGHT + 1);
+    }
+
+    #[test]
+    fn turns_go_by_key_not_by_arrival() {
+        use futures_util::FutureExt;
+
+        let gate = TurnGate::new(1);
+        let t = Instant::now();
+        let at = |ms| t + Duration::from_millis(ms);
+        let mut first = gate.enqueue(at(50));
+        let turn = (&mut first).now_or_never().expect("a free turn");
+        // Queued late and young first.
+        let mut waiting: Vec<Waiting<'_>> = [30, 10, 20, 40].map(|ms| gate.enqueue(at(ms))).into();
+        for w in &mut waiting {
+            assert!(w.now_or_never().is_none(), "the one turn is taken");
+        }
+        let mut order = Vec::new();
+        let mut held = Some(turn);
+        for _ in 0..4 {
+            drop(held.take());
+            let mut ready = Vec::new();
+            for (i, w) in waiting.iter_mut().enumerate() {
+                if w.done {
+                    continue;
+                }
+                if let Some(turn) = w.now_or_never() {
+                    held = Some(turn);
+                    ready.push(i);
+                }
+            }
+            assert_eq!(ready.len(), 1, "one turn, one waiter at a time");
+            order.push([30, 10, 20, 40][ready[0]]);
+        }
+        assert_eq!(order, [10, 20, 30, 40]);
+
+        // A waiter that leaves after being handed a turn passes it on.
+        let mut a = gate.enqueue(at(1));
+        let mut b = gate.enqueue(at(2));
+        assert!((&mut a).now_or_never().is_none());
+        assert!((&mut b).now_or_never().is_none());
+        drop(held.take());
+        drop(a);
+        let turn = (&mut b).now_or_never().expect("passed on");
+        drop(turn);
+        drop(b);
+        let state = gate.state();
+        assert_eq!(
+            (state.free, state.queue.len(), state.handed.len()),
+            (1, 0, 0)
+        );
     }
 
     #[test]

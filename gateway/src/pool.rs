@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::futures::Notified;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::eject::Ejection;
@@ -18,10 +19,14 @@ use crate::upstream::Upstream;
 pub(crate) struct Member {
     pub(crate) upstream: Upstream,
     record: Mutex<Record>,
-    /// Bumped each time the routing gives up on this member (see `abandon`); the value is why.
-    /// The channel's version is the generation: a try compares against the one it saw when it
-    /// subscribed, so a signal sent before a try started never reaches it.
-    abandon: watch::Sender<FailoverReason>,
+    /// Notified each time the routing gives up on this member (see `abandon`). A `Notified`
+    /// taken before a `notify_waiters` completes and one taken after does not, so a signal
+    /// sent before a try started never reaches it. It wakes its waiters in the order they
+    /// first waited (the oldest tries first), unlike a watch channel, whose receivers wait on
+    /// eight randomly chosen queues.
+    abandon: Notify,
+    /// Why the routing last gave up on this member.
+    abandon_reason: Mutex<FailoverReason>,
 }
 
 #[derive(Debug, Default)]
@@ -55,18 +60,17 @@ impl Usability {
 
 /// One try's subscription to its member's abandon signal (`Member::abandon_signal`).
 #[derive(Debug)]
-pub(crate) struct AbandonSignal(watch::Receiver<FailoverReason>);
+pub(crate) struct AbandonSignal<'a> {
+    member: &'a Member,
+    notified: Notified<'a>,
+}
 
-impl AbandonSignal {
+impl AbandonSignal<'_> {
     /// Resolves when the member is abandoned after this subscription was taken, with the
     /// reason; never resolves otherwise.
-    pub(crate) async fn abandoned(&mut self) -> FailoverReason {
-        match self.0.changed().await {
-            Ok(()) => *self.0.borrow_and_update(),
-            // The member (which owns the sender) outlives every try routed to it, so this is
-            // not reached; never firing is the safe answer.
-            Err(_) => std::future::pending().await,
-        }
+    pub(crate) async fn abandoned(self) -> FailoverReason {
+        self.notified.await;
+        *self.member.abandon_reason()
     }
 }
 
@@ -82,22 +86,34 @@ impl Member {
         Arc::new(Member {
             upstream,
             record: Mutex::new(Record::default()),
-            // The initial value is never read: only a later send wakes a subscriber.
-            abandon: watch::Sender::new(FailoverReason::Down),
+            abandon: Notify::new(),
+            // Never read before the first `abandon`, which sets it.
+            abandon_reason: Mutex::new(FailoverReason::Down),
         })
     }
 
     /// Subscribes to this member's abandon signal; call it before the try starts so no signal
-    /// sent while the try is in flight is missed. No allocation: it shares the channel.
-    pub(crate) fn abandon_signal(&self) -> AbandonSignal {
-        AbandonSignal(self.abandon.subscribe())
+    /// sent while the try is in flight is missed. No allocation: the waiter lives in the
+    /// future.
+    pub(crate) fn abandon_signal(&self) -> AbandonSignal<'_> {
+        AbandonSignal {
+            member: self,
+            notified: self.abandon.notified(),
+        }
     }
 
     /// The routing stopped using this member (`reason` says why): every try in flight on it
     /// that subscribed before now stops waiting and its call moves on. Tries that subscribe
     /// later are not affected.
     pub(crate) fn abandon(&self, reason: FailoverReason) {
-        self.abandon.send_replace(reason);
+        *self.abandon_reason() = reason;
+        self.abandon.notify_waiters();
+    }
+
+    fn abandon_reason(&self) -> MutexGuard<'_, FailoverReason> {
+        self.abandon_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn record(&self) -> MutexGuard<'_, Record> {
@@ -389,24 +405,51 @@ mod tests {
         use futures_util::FutureExt;
 
         let m = member();
-        let mut before = m.abandon_signal();
-        assert!(
-            before.abandoned().now_or_never().is_none(),
-            "nothing sent yet"
-        );
+        let mut before = std::pin::pin!(m.abandon_signal().abandoned());
+        assert!(before.as_mut().now_or_never().is_none(), "nothing sent yet");
+        // Taken before the abandon but first waited on after it: still reached.
+        let unpolled = m.abandon_signal();
         m.abandon(FailoverReason::Timeout);
-        let mut after = m.abandon_signal();
+        let mut after = std::pin::pin!(m.abandon_signal().abandoned());
+        assert_eq!(before.now_or_never(), Some(FailoverReason::Timeout));
         assert_eq!(
-            before.abandoned().now_or_never(),
+            unpolled.abandoned().now_or_never(),
             Some(FailoverReason::Timeout)
         );
         assert!(
-            after.abandoned().now_or_never().is_none(),
+            after.as_mut().now_or_never().is_none(),
             "a try that starts after the signal is not affected"
         );
-        assert!(before.abandoned().now_or_never().is_none(), "seen once");
         m.abandon(FailoverReason::Down);
-        assert_eq!(after.abandoned().now_or_never(), Some(FailoverReason::Down));
+        assert_eq!(after.now_or_never(), Some(FailoverReason::Down));
+    }
+
+    #[test]
+    fn an_abandon_wakes_the_oldest_try_first() {
+        use std::future::Future;
+        use std::task::{Context, Wake, Waker};
+
+        struct Record(usize, Arc<Mutex<Vec<usize>>>);
+        impl Wake for Record {
+            fn wake(self: Arc<Self>) {
+                self.1.lock().unwrap().push(self.0);
+            }
+        }
+
+        let m = member();
+        let woken = Arc::new(Mutex::new(Vec::new()));
+        let mut tries: Vec<_> = (0..20)
+            .map(|_| Box::pin(m.abandon_signal().abandoned()))
+            .collect();
+        for (n, t) in tries.iter_mut().enumerate() {
+            let waker = Waker::from(Arc::new(Record(n, woken.clone())));
+            assert!(t
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+        }
+        m.abandon(FailoverReason::Timeout);
+        assert_eq!(*woken.lock().unwrap(), (0..20).collect::<Vec<_>>());
     }
 
     #[tokio::test(start_paused = true)]
@@ -418,17 +461,14 @@ mod tests {
             eject_after: 2,
             ..Settings::default()
         };
-        let mut signal = m.abandon_signal();
+        let mut signal = std::pin::pin!(m.abandon_signal().abandoned());
         let err = TryError::Status {
             status: http::StatusCode::INTERNAL_SERVER_ERROR,
             body: String::new(),
         };
         assert!(!m.on_try_failure(&err, Duration::ZERO, &s, Instant::now()));
-        assert!(signal.abandoned().now_or_never().is_none());
+        assert!(signal.as_mut().now_or_never().is_none());
         assert!(m.on_try_failure(&err, Duration::ZERO, &s, Instant::now()));
-        assert_eq!(
-            signal.abandoned().now_or_never(),
-            Some(FailoverReason::Status5xx)
-        );
+        assert_eq!(signal.now_or_never(), Some(FailoverReason::Status5xx));
     }
 }
