@@ -71,7 +71,9 @@ pub(crate) struct Routing {
 /// they reach the next upstream as one burst (each on a new connection, each closing the old
 /// one) and all of them, the oldest included, finish near its end. Taking turns, oldest first,
 /// the ones with the least time left before their own timeout go first and the burst is
-/// spread. Four measured best on the fail-over load bench (see bench/README.md).
+/// spread. With four, on the fail-over load bench (bench/README.md), the oldest calls got
+/// their turn within about a millisecond and the whole release took about 12 ms; other
+/// sizes were not measured.
 pub(crate) const ABANDONED_IN_FLIGHT: usize = 4;
 
 impl Routing {
