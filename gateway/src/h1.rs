@@ -1102,10 +1102,11 @@ mod tests {
         tokio::time::advance(IDLE_TIMEOUT).await;
         // A call to b sweeps a's connection, which nothing uses anymore.
         get(&c, &b.url, Method::GET, "/").await.unwrap();
-        let idle = c.idle.lock().unwrap();
-        assert!(!idle.conns.contains_key(a.url.as_str()));
-        assert_eq!(idle.conns[b.url.as_str()].len(), 1);
-        drop(idle);
+        {
+            let idle = c.idle.lock().unwrap();
+            assert!(!idle.conns.contains_key(a.url.as_str()));
+            assert_eq!(idle.conns[b.url.as_str()].len(), 1);
+        }
         // An idle connection too old is not used: a new one is made.
         tokio::time::advance(IDLE_TIMEOUT).await;
         get(&c, &b.url, Method::GET, "/").await.unwrap();
