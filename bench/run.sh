@@ -39,6 +39,8 @@ RATES_SET=${RATES+x}
 read -r -a RATES <<<"${RATES-1000 5000}"
 SECTIONS=${SECTIONS:-relay failover footprint}
 GRPC=${GRPC:-1}
+# Worker threads of smesher (TOKIO_WORKER_THREADS), HAProxy (nbthread) and nginx (worker_processes).
+THREADS=${THREADS:-2}
 SAT_CONNS=${SAT_CONNS:-32}
 CONNS=${CONNS:-50}
 UP_PORTS=(18101 18102 18103)
@@ -172,7 +174,7 @@ start_smesher() {
     local dir="$OUT/smesher-data"
     mkdir -p "$dir"
     smesher_config "$dir" >"$OUT/smesher.json"
-    "$SMESHER" smeshing --config "$OUT/smesher.json" >"$OUT/smesher.log" 2>&1 &
+    TOKIO_WORKER_THREADS=$THREADS "$SMESHER" smeshing --config "$OUT/smesher.json" >"$OUT/smesher.log" 2>&1 &
     SMESHER_PID=$!
     PIDS+=("$SMESHER_PID")
     wait_port "$SMESHER_JSON"
@@ -196,7 +198,7 @@ start_haproxy() {
     cat >"$OUT/haproxy.cfg" <<EOF
 # Plain round-robin reverse proxy over the three upstreams (written by bench/run.sh).
 global
-    nbthread 2
+    nbthread $THREADS
     maxconn 8000
 defaults
     mode http
@@ -231,7 +233,7 @@ start_nginx() {
     for p in "${UP_PORTS[@]}"; do servers+="        server 127.0.0.1:$p;"$'\n'; done
     cat >"$dir/nginx.conf" <<EOF
 # Plain round-robin reverse proxy over the three upstreams (written by bench/run.sh).
-worker_processes 2;
+worker_processes $THREADS;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log error;
@@ -399,7 +401,7 @@ if has failover; then failover_section; fi
 if has footprint; then footprint_section; fi
 echo "{\"kind\":\"load_end\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$RESULTS"
 partial=""
-[[ "$SECTIONS" != "relay failover footprint" || -n "${DELAYS:-}" || -n "${RATES_SET:-}" || "$GRPC" == 0 ]] && partial=1
+[[ "$SECTIONS" != "relay failover footprint" || -n "${DELAYS:-}" || -n "${RATES_SET:-}" || "$GRPC" == 0 || "$THREADS" != 2 ]] && partial=1
 if [[ -n "${NO_README:-}" || -n "$partial" ]]; then
     python3 "$BENCH/report.py" table <"$RESULTS"
 else
