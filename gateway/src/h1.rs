@@ -50,6 +50,8 @@ const MAX_LINE_BYTES: usize = 4 * 1024;
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
 /// An idle connection older than this is closed rather than used.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A call that is not safe to repeat only reuses a connection idle for less than this.
+const RECENT_IDLE: Duration = Duration::from_secs(1);
 
 /// Pooled keep-alive HTTP/1.1 connections, by upstream. Shared by clones of a relay.
 #[derive(Debug)]
@@ -125,7 +127,19 @@ impl H1Client {
         let key = target.url().as_str();
         let mut fresh_only = false;
         loop {
-            let pooled = if fresh_only { None } else { self.checkout(key) };
+            // A call that must not be sent twice only takes a connection used moments ago:
+            // one idle longer may be closed by the node just as the request goes out, and
+            // could not be retried.
+            let max_idle = if replay_safe {
+                IDLE_TIMEOUT
+            } else {
+                RECENT_IDLE
+            };
+            let pooled = if fresh_only {
+                None
+            } else {
+                self.checkout(key, max_idle)
+            };
             let reused = pooled.is_some();
             let mut conn = match pooled {
                 Some(conn) => conn,
@@ -214,16 +228,24 @@ impl H1Client {
     }
 
     /// The most recently used idle connection to `key` that is still open.
-    fn checkout(&self, key: &str) -> Option<Conn> {
+    /// The most recently used idle connection to `key` that is still open and has been idle
+    /// less than `max_idle`.
+    fn checkout(&self, key: &str, max_idle: Duration) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let conns = idle.conns.get_mut(key)?;
         let now = Instant::now();
-        while let Some(mut conn) = conns.pop() {
-            if now.saturating_duration_since(conn.idle_since) >= IDLE_TIMEOUT {
+        while let Some(last) = conns.last() {
+            let idle_for = now.saturating_duration_since(last.idle_since);
+            if idle_for >= IDLE_TIMEOUT {
                 // The rest are older still.
                 conns.clear();
                 return None;
             }
+            if idle_for >= max_idle {
+                // Too old for this call, not for others.
+                return None;
+            }
+            let mut conn = conns.pop()?;
             // An idle connection has nothing to read: readable means closed (or garbage).
             // Without a readiness event this costs no system call.
             let mut probe = [0u8; 1];
@@ -1111,6 +1133,42 @@ mod tests {
         tokio::time::advance(IDLE_TIMEOUT).await;
         get(&c, &b.url, Method::GET, "/").await.unwrap();
         assert_eq!(b.connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_not_safe_to_repeat_only_reuses_a_connection_used_moments_ago() {
+        let server = scripted(vec![OK], false).await;
+        let upstream = Upstream::new(server.url.clone()).unwrap();
+        let c = client();
+        let send = |replay_safe| {
+            let (c, upstream) = (c.clone(), upstream.clone());
+            async move {
+                c.send(
+                    &upstream,
+                    &Method::POST,
+                    &"/tx".parse().unwrap(),
+                    &HeaderMap::new(),
+                    &Bytes::from_static(b"{}"),
+                    replay_safe,
+                )
+                .await
+                .unwrap()
+                .into_body()
+                .collect()
+                .await
+                .unwrap();
+            }
+        };
+        send(true).await;
+        send(false).await;
+        assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+        tokio::time::advance(RECENT_IDLE).await;
+        send(false).await;
+        assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+        // Both stay pooled; calls that may be repeated reuse them.
+        send(true).await;
+        send(true).await;
+        assert_eq!(server.connections.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
