@@ -214,7 +214,7 @@ impl H1Client {
                     conn: Some(conn),
                     client: self.clone(),
                     key: key.to_owned(),
-                    keep_alive: keep_alive && framing != Framing::Close,
+                    keep_alive,
                     state,
                     remaining,
                     announced: match framing {
